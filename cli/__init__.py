@@ -1,0 +1,1 @@
+"""The `ecgcl` command line: click commands and rich rendering, no ML logic."""

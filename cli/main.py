@@ -1,0 +1,32 @@
+"""The `ecgcl` command group. Subcommands live in their own modules and import torch only when run."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ecgcl import __version__
+from ecgcl.errors import EcgclError
+
+
+class EcgclGroup(click.Group):
+    """A click group that turns `EcgclError` (a user mistake) into one line on stderr and exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EcgclError as error:
+            click.echo(f"Error: {error}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=EcgclGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="ecgcl")
+def cli() -> None:
+    """ecgcl: contrastive self-supervised pretraining of 12-lead ECGs."""
+
+
+from ecgcl.cli.list_plugins import list_plugins  # noqa: E402  (commands register on `cli`)
+
+cli.add_command(list_plugins)

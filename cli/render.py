@@ -1,0 +1,37 @@
+"""Rich tables for the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+error_console = Console(stderr=True)
+
+
+def print_components(components: Sequence) -> None:
+    """One row per component: name, kind, source, version, parameters."""
+    table = Table(title="Registered components", title_justify="left")
+    for column in ("name", "kind", "source", "version", "parameters", "description"):
+        table.add_column(column, overflow="fold")
+    for c in components:
+        params = ", ".join(p.describe() for p in c.parameters)
+        table.add_row(c.name, c.kind, c.source.name, c.source.version, params, c.description)
+    if not components:
+        console.print("No components match.")
+        return
+    console.print(table)
+
+
+def print_failures(failures: Sequence) -> None:
+    """A second table for plugins that failed to load, so a broken plugin is visible but harmless."""
+    if not failures:
+        return
+    table = Table(title="Plugins that failed to load", title_justify="left", style="red")
+    for column in ("plugin", "distribution", "version", "error"):
+        table.add_column(column, overflow="fold")
+    for f in failures:
+        table.add_row(f.name, f.distribution, f.version, f.error)
+    error_console.print(table)

@@ -1,0 +1,28 @@
+"""The pluggy hook specifications of ecgcl: plugins implement these with `@ecgcl.hookimpl`.
+
+Hookspecs only ever gain arguments, so plugins written today keep working.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT_NAME = "ecgcl"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def register_augmentations(registry):
+    """Add augmentations with `registry.add(name, factory, kind="augmentation")`."""
+
+
+@hookspec
+def register_encoders(registry):
+    """Add encoders with `registry.add(name, factory, kind="encoder")`."""
+
+
+@hookspec
+def register_losses(registry):
+    """Add contrastive losses with `registry.add(name, factory, kind="loss")`."""

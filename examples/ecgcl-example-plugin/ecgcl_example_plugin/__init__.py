@@ -1,0 +1,62 @@
+"""An example ecgcl plugin: the module itself is the pluggy plugin, found through the `ecgcl` entry point."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+import ecgcl
+from ecgcl.interfaces import Augmentation, Encoder
+
+
+class BaselineWander(Augmentation):
+    """Add a slow sinusoidal baseline drift scaled to each lead's standard deviation."""
+
+    def __init__(self, amplitude: float = 0.2, min_hz: float = 0.05, max_hz: float = 0.5, fs: float = 100.0) -> None:
+        if not 0 <= amplitude:
+            raise ValueError(f"baseline_wander: amplitude must be >= 0, got {amplitude}")
+        if not 0 < min_hz <= max_hz < fs / 2:
+            raise ValueError(f"baseline_wander: need 0 < min_hz <= max_hz < fs/2, got {min_hz}, {max_hz}, fs={fs}")
+        self.amplitude, self.min_hz, self.max_hz, self.fs = amplitude, min_hz, max_hz, fs
+
+    def __call__(self, batch: Tensor, generator: torch.Generator) -> Tensor:
+        b, _, t = batch.shape
+        opts = {"device": batch.device, "dtype": batch.dtype}
+        freq = self.min_hz + (self.max_hz - self.min_hz) * torch.rand(b, 1, 1, generator=generator, **opts)
+        phase = 2 * math.pi * torch.rand(b, 1, 1, generator=generator, **opts)
+        time = torch.arange(t, **opts) / self.fs
+        drift = torch.sin(2 * math.pi * freq * time + phase)
+        return batch + self.amplitude * batch.std(dim=-1, keepdim=True) * drift
+
+
+class GapCNN(Encoder):
+    """Two convolution blocks and global average pooling: a compact encoder for any lead count and length."""
+
+    def __init__(self, in_leads: int = 12, length: int = 1000, embed_dim: int = 64, width: int = 32, kernel_size: int = 7) -> None:
+        super().__init__(in_leads, length, embed_dim)
+        pad = kernel_size // 2
+        self.net = nn.Sequential(
+            nn.Conv1d(in_leads, width, kernel_size, padding=pad),
+            nn.BatchNorm1d(width),
+            nn.ReLU(),
+            nn.Conv1d(width, embed_dim, kernel_size, padding=pad, stride=2),
+            nn.BatchNorm1d(embed_dim),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool1d(1),
+        )
+
+    def forward(self, batch: Tensor) -> Tensor:
+        self.check_input(batch)
+        return self.net(batch).flatten(1)
+
+
+@ecgcl.hookimpl
+def register_augmentations(registry):
+    registry.add("baseline_wander", BaselineWander, kind="augmentation")
+
+
+@ecgcl.hookimpl
+def register_encoders(registry):
+    registry.add("gap_cnn", GapCNN, kind="encoder")

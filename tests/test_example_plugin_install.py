@@ -1,0 +1,103 @@
+"""Install real plugin packages into a throwaway venv and drive the CLI there in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import textwrap
+import venv
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO_ROOT / "examples" / "ecgcl-example-plugin"
+
+BROKEN_PYPROJECT = """
+[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "ecgcl-broken-plugin"
+version = "9.9.9"
+
+[project.entry-points.ecgcl]
+broken = "ecgcl_broken_plugin"
+
+[tool.setuptools]
+packages = ["ecgcl_broken_plugin"]
+"""
+
+
+@pytest.fixture(scope="module")
+def plugin_venv(tmp_path_factory) -> Path:
+    """A venv that sees this environment's packages (so ecgcl and torch) plus the two plugins, editable."""
+    root = tmp_path_factory.mktemp("plugin-venv")
+    env_dir = root / "venv"
+    venv.create(env_dir, system_site_packages=True, with_pip=False)
+    python = env_dir / "bin" / "python"
+    site_dir = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    parent_site = sysconfig.get_paths()["purelib"]
+    # addsitedir (not a bare path) so the parent's own .pth files, editable installs among them, apply too
+    Path(site_dir, "zz_parent_env.pth").write_text(f"import site; site.addsitedir({parent_site!r})\n")
+
+    broken = root / "broken"
+    (broken / "ecgcl_broken_plugin").mkdir(parents=True)
+    (broken / "pyproject.toml").write_text(textwrap.dedent(BROKEN_PYPROJECT))
+    (broken / "ecgcl_broken_plugin" / "__init__.py").write_text("raise RuntimeError('this plugin is broken on purpose')\n")
+
+    for package in (EXAMPLE, broken):
+        subprocess.run(
+            [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", str(package)],
+            check=True,
+            capture_output=True,
+            cwd=root,
+        )
+    return python
+
+
+def ecgcl_cli(python: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ECGCL_")}
+    return subprocess.run([python, "-m", "ecgcl.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_installed_plugin_is_listed_with_its_source(plugin_venv):
+    result = ecgcl_cli(plugin_venv, "list-plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    components = {(c["kind"], c["name"]): c for c in json.loads(result.stdout)["components"]}
+    for key in (("augmentation", "baseline_wander"), ("encoder", "gap_cnn")):
+        assert components[key]["source"] == "ecgcl-example-plugin"
+        assert components[key]["version"] == "0.2.0"
+    assert "amplitude" in [p["name"] for p in components[("augmentation", "baseline_wander")]["parameters"]]
+
+
+def test_broken_plugin_is_reported_and_does_not_stop_the_cli(plugin_venv):
+    result = ecgcl_cli(plugin_venv, "list-plugins", "--json")
+    failures = json.loads(result.stdout)["failures"]
+    assert [(f["name"], f["distribution"], f["version"]) for f in failures] == [("broken", "ecgcl-broken-plugin", "9.9.9")]
+    assert "broken on purpose" in failures[0]["error"]
+    table = ecgcl_cli(plugin_venv, "list-plugins")
+    assert table.returncode == 0
+    assert "gap_cnn" in table.stdout and "failed to load" in table.stderr
+
+
+def test_strict_mode_turns_the_failure_into_a_one_line_error(plugin_venv):
+    env = dict(os.environ, ECGCL_STRICT_PLUGINS="1")
+    result = subprocess.run([plugin_venv, "-m", "ecgcl.cli", "list-plugins"], capture_output=True, text=True, env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("Error: plugin 'broken' (ecgcl-broken-plugin 9.9.9) failed to load")
+    assert "Traceback" not in result.stderr
+
+
+def test_example_plugin_own_tests_pass(plugin_venv):
+    result = subprocess.run(
+        [plugin_venv, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
+        capture_output=True, text=True, cwd=EXAMPLE,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
