@@ -1,0 +1,1 @@
+"""Real ECG data: readers, ingest into a memory-mapped store, and the dataset that reads it."""

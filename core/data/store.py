@@ -1,0 +1,175 @@
+"""The memory-mapped ECG store: one signal array, a metadata table and a manifest, written atomically.
+
+Layout of a store folder:
+- `signals.npy`   float32 array (records, leads, samples), opened with `np.load(mmap_mode="r")`;
+- `metadata.csv`  one row per record: record_id, patient_id, labels (';'-joined, empty when unlabelled),
+                  fs, original_fs, source_path and any extra columns (strat_fold, age, sex ...);
+- `manifest.json` source, options, fs, length, leads, counts, skipped records with reasons, content hash.
+
+A store is written to a hidden temporary folder beside its destination and renamed into place at the end,
+so an interrupted write never leaves a half store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ecgcl.errors import EcgclError
+
+SIGNALS_FILE = "signals.npy"
+METADATA_FILE = "metadata.csv"
+MANIFEST_FILE = "manifest.json"
+FORMAT_VERSION = 1
+REQUIRED_COLUMNS = ("record_id", "patient_id", "labels")
+
+
+class StoreWriter:
+    """Fill a new store record by record (`writer.signals[i] = ...`), then `finish` renames it into place.
+
+    Use as a context manager: leaving it with an exception (or without `finish`) deletes the temporary folder.
+    """
+
+    def __init__(self, out: str | os.PathLike, records: int, leads: int, samples: int, *, overwrite: bool = False):
+        self.out = Path(out)
+        if self.out.exists() and not overwrite:
+            raise EcgclError(f"output {self.out} already exists (choose another path or pass --overwrite)")
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
+        self.overwrite = overwrite
+        self.signals = np.lib.format.open_memmap(
+            self.tmp / SIGNALS_FILE, mode="w+", dtype=np.float32, shape=(records, leads, samples)
+        )
+
+    def finish(self, metadata: pd.DataFrame, manifest: dict[str, Any], keep: np.ndarray | None = None) -> Path:
+        """Write metadata and manifest (with the content hash), keep only rows `keep` if given, rename into place."""
+        missing = [c for c in REQUIRED_COLUMNS if c not in metadata.columns]
+        if missing:
+            raise ValueError(f"store metadata lacks column(s) {missing}")
+        if keep is not None and not np.all(keep):
+            kept = np.flatnonzero(keep)
+            compact = np.lib.format.open_memmap(
+                self.tmp / "compact.npy", mode="w+", dtype=np.float32, shape=(len(kept), *self.signals.shape[1:])
+            )
+            for start in range(0, len(kept), 1024):  # chunked copy keeps memory flat for large stores
+                compact[start : start + 1024] = self.signals[kept[start : start + 1024]]
+            compact.flush()
+            del compact
+            self.signals = None
+            os.replace(self.tmp / "compact.npy", self.tmp / SIGNALS_FILE)
+            metadata = metadata.iloc[kept].reset_index(drop=True)
+        else:
+            self.signals.flush()
+            self.signals = None
+        if len(metadata) != np.load(self.tmp / SIGNALS_FILE, mmap_mode="r").shape[0]:
+            raise ValueError("store metadata and signals disagree on the number of records")
+        metadata.to_csv(self.tmp / METADATA_FILE, index=False)
+        manifest = {"format_version": FORMAT_VERSION, **manifest, "records": len(metadata)}
+        manifest["hash"] = content_hash(self.tmp)
+        (self.tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
+        if self.out.exists():  # only reachable with overwrite=True
+            shutil.rmtree(self.out)
+        os.replace(self.tmp, self.out)
+        return self.out
+
+    def abort(self) -> None:
+        self.signals = None
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.tmp.exists():  # not finished: an error or an interrupt
+            self.abort()
+
+
+def content_hash(folder: Path) -> str:
+    """sha256 over the signal and metadata files: two stores with the same content share a hash."""
+    digest = hashlib.sha256()
+    for name in (SIGNALS_FILE, METADATA_FILE):
+        with open(folder / name, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def write_store(out: str | os.PathLike, signals: np.ndarray, metadata: pd.DataFrame, manifest: dict[str, Any],
+                *, overwrite: bool = False) -> Path:
+    """Write an in-memory (records, leads, samples) array and its metadata as a store."""
+    with StoreWriter(out, *signals.shape, overwrite=overwrite) as writer:
+        writer.signals[:] = signals
+        return writer.finish(metadata, manifest)
+
+
+@dataclass
+class ECGStore:
+    """A store opened for reading: signals stay on disk (memory-mapped) and are read by index."""
+
+    path: Path
+    signals: np.ndarray
+    metadata: pd.DataFrame
+    manifest: dict[str, Any]
+
+    def __len__(self) -> int:
+        return self.signals.shape[0]
+
+    @property
+    def fs(self) -> float:
+        return float(self.manifest["fs"])
+
+    @property
+    def leads(self) -> list[str]:
+        return list(self.manifest["leads"])
+
+    @property
+    def hash(self) -> str:
+        return str(self.manifest["hash"])
+
+    @cached_property
+    def patient_codes(self) -> np.ndarray:
+        """Patient ids as integers 0..P-1 (what the patient-aware loss and the splits use)."""
+        codes, _ = pd.factorize(self.metadata["patient_id"].astype(str))
+        return codes.astype(np.int64)
+
+    @cached_property
+    def label_sets(self) -> list[frozenset[str]]:
+        """Each record's labels as a set; an empty set means unlabelled."""
+        return [frozenset(s for s in str(v).split(";") if s) if isinstance(v, str) else frozenset()
+                for v in self.metadata["labels"]]
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        """A (len(indices), leads, samples) float32 array, read in sorted order for locality."""
+        indices = np.asarray(indices)
+        order = np.argsort(indices, kind="stable")
+        out = np.empty((len(indices), *self.signals.shape[1:]), dtype=np.float32)
+        out[order] = self.signals[indices[order]]
+        return out
+
+
+def open_store(path: str | os.PathLike) -> ECGStore:
+    """Open a store folder, with a clear error when it is not one."""
+    path = Path(path)
+    for name in (SIGNALS_FILE, METADATA_FILE, MANIFEST_FILE):
+        if not (path / name).is_file():
+            raise EcgclError(f"{path} is not an ecgcl store: {name} is missing (create one with `ecgcl ingest`)")
+    try:
+        manifest = json.loads((path / MANIFEST_FILE).read_text())
+        signals = np.load(path / SIGNALS_FILE, mmap_mode="r")
+        metadata = pd.read_csv(path / METADATA_FILE, dtype={"record_id": str, "patient_id": str, "labels": str},
+                               keep_default_na=False, na_values={"strat_fold": [""]})
+    except (ValueError, OSError) as error:
+        raise EcgclError(f"store {path} is damaged: {error}") from error
+    if signals.ndim != 3 or len(metadata) != signals.shape[0]:
+        raise EcgclError(f"store {path} is damaged: {signals.shape[0]} signals but {len(metadata)} metadata rows")
+    return ECGStore(path, signals, metadata, manifest)
