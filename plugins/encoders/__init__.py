@@ -1,0 +1,23 @@
+"""Built-in encoders (registered by the plugin manager): `cnn`, `cnn_lstm`, `cnn_attn_lstm`, `cnn_transformer`.
+
+Each maps `(B, leads, T) -> (B, embed_dim)` for the lead count and length given at construction and shares
+the residual convolutional front end in `frontend`, which shortens the time axis before any LSTM or attention.
+"""
+
+from __future__ import annotations
+
+import ecgcl
+from ecgcl.plugins.encoders.cnn import CNNEncoder
+from ecgcl.plugins.encoders.lstm import CNNAttnLSTMEncoder, CNNLSTMEncoder
+from ecgcl.plugins.encoders.transformer import CNNTransformerEncoder
+
+
+@ecgcl.hookimpl
+def register_encoders(registry):
+    registry.add("cnn", CNNEncoder, kind="encoder")
+    registry.add("cnn_lstm", CNNLSTMEncoder, kind="encoder")
+    registry.add("cnn_attn_lstm", CNNAttnLSTMEncoder, kind="encoder")
+    registry.add("cnn_transformer", CNNTransformerEncoder, kind="encoder")
+
+
+__all__ = ["CNNAttnLSTMEncoder", "CNNEncoder", "CNNLSTMEncoder", "CNNTransformerEncoder", "register_encoders"]

@@ -1,0 +1,87 @@
+"""The convolutional front end shared by every built-in encoder.
+
+A strided stem and `depth` residual blocks (He et al., CVPR 2016), each halving the time axis, so a
+10 s ECG at 500 Hz (5000 samples) becomes 157 steps and one at 100 Hz (1000 samples) 32 steps before any
+recurrent or attention layer sees it: that keeps the LSTM and self-attention encoders fast on CPU.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ecgcl.errors import EcgclError
+
+
+def check_options(encoder: str, *, width: int, depth: int, kernel_size: int, dropout: float, **positive: int) -> None:
+    """Raise `EcgclError` naming the encoder and option when a size or the dropout is out of range."""
+    for name, value in {"width": width, "kernel_size": kernel_size, **positive}.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise EcgclError(f"encoder {encoder!r}: {name} must be a positive integer, got {value!r}")
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
+        raise EcgclError(f"encoder {encoder!r}: depth must be an integer >= 0, got {depth!r}")
+    if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        raise EcgclError(f"encoder {encoder!r}: dropout must be in [0, 1), got {dropout!r}")
+
+
+def conv_output_length(length: int, kernel_size: int, stride: int) -> int:
+    """Output length of a `Conv1d` with padding `kernel_size // 2` (PyTorch's formula)."""
+    return (length + 2 * (kernel_size // 2) - kernel_size) // stride + 1
+
+
+class ResidualBlock(nn.Module):
+    """conv-BN-ReLU-dropout-conv-BN plus a (strided 1x1) shortcut, then ReLU; halves the time axis."""
+
+    def __init__(self, channels: int, kernel_size: int, dropout: float, stride: int = 2) -> None:
+        super().__init__()
+        pad = kernel_size // 2
+        self.body = nn.Sequential(
+            nn.Conv1d(channels, channels, kernel_size, stride=stride, padding=pad, bias=False),
+            nn.BatchNorm1d(channels),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Conv1d(channels, channels, kernel_size, padding=pad, bias=False),
+            nn.BatchNorm1d(channels),
+        )
+        self.shortcut = nn.Sequential(
+            nn.Conv1d(channels, channels, 1, stride=stride, bias=False),
+            nn.BatchNorm1d(channels),
+        )
+        self.kernel_size, self.stride = kernel_size, stride
+        self.act = nn.ReLU(inplace=True)
+
+    def output_length(self, length: int) -> int:
+        return conv_output_length(conv_output_length(length, self.kernel_size, self.stride), self.kernel_size, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.body(x) + self.shortcut(x))
+
+
+class ConvFrontEnd(nn.Module):
+    """`(B, leads, T) -> (B, width, T')` with T' about T / 2**(depth + 1)."""
+
+    def __init__(self, in_leads: int, width: int, depth: int, kernel_size: int, dropout: float) -> None:
+        super().__init__()
+        self.in_leads, self.width, self.kernel_size = in_leads, width, kernel_size
+        self.stem = nn.Sequential(
+            nn.Conv1d(in_leads, width, kernel_size, stride=2, padding=kernel_size // 2, bias=False),
+            nn.BatchNorm1d(width),
+            nn.ReLU(inplace=True),
+        )
+        self.blocks = nn.Sequential(*(ResidualBlock(width, kernel_size, dropout) for _ in range(depth)))
+
+    @property
+    def out_channels(self) -> int:
+        return self.width
+
+    def output_length(self, length: int) -> int:
+        """How many time steps come out for an input of `length` samples."""
+        length = conv_output_length(length, self.kernel_size, 2)
+        for block in self.blocks:
+            length = block.output_length(length)
+        return length
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.blocks(self.stem(x))
+
+
+__all__ = ["ConvFrontEnd", "ResidualBlock", "check_options", "conv_output_length"]

@@ -1,0 +1,114 @@
+"""`cnn_lstm` and `cnn_attn_lstm`: the convolutional front end, a bidirectional LSTM, then pooling over time.
+
+`cnn_lstm` averages the BiLSTM outputs over time; `cnn_attn_lstm` pools them with additive attention
+(Bahdanau et al., ICLR 2015; the pooling form of Yang et al., NAACL 2016): a learnt score per time step,
+softmax over time, weighted sum.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ecgcl.interfaces import Encoder
+from ecgcl.plugins.encoders.frontend import ConvFrontEnd, check_options
+
+
+class AttentionPooling(nn.Module):
+    """Additive attention pooling: `(B, T, F) -> (B, F)` with weights softmax_t(v . tanh(W h_t))."""
+
+    def __init__(self, features: int, attention_dim: int) -> None:
+        super().__init__()
+        self.score = nn.Sequential(nn.Linear(features, attention_dim), nn.Tanh(), nn.Linear(attention_dim, 1, bias=False))
+
+    def forward(self, sequence: Tensor) -> Tensor:
+        weights = torch.softmax(self.score(sequence).float(), dim=1).to(sequence.dtype)  # (B, T, 1)
+        return (weights * sequence).sum(dim=1)
+
+
+class _ConvBiLSTMEncoder(Encoder):
+    """Shared body of the two LSTM encoders; subclasses choose the pooling."""
+
+    registered_name = ""
+
+    def __init__(
+        self,
+        in_leads: int,
+        length: int,
+        embed_dim: int,
+        width: int,
+        depth: int,
+        kernel_size: int,
+        dropout: float,
+        hidden: int,
+        layers: int,
+    ) -> None:
+        check_options(self.registered_name, width=width, depth=depth, kernel_size=kernel_size, dropout=dropout,
+                      hidden=hidden, layers=layers, embed_dim=embed_dim, in_leads=in_leads, length=length)
+        super().__init__(in_leads, length, embed_dim)
+        self.frontend = ConvFrontEnd(in_leads, width, depth, kernel_size, dropout)
+        self.lstm = nn.LSTM(width, hidden, num_layers=layers, batch_first=True, bidirectional=True,
+                            dropout=dropout if layers > 1 else 0.0)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(2 * hidden, embed_dim)
+
+    def pool(self, sequence: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, batch: Tensor) -> Tensor:
+        self.check_input(batch)
+        features = self.frontend(batch).transpose(1, 2)  # (B, T', C)
+        sequence, _ = self.lstm(features)  # (B, T', 2 * hidden)
+        return self.out(self.dropout(self.pool(sequence)))
+
+
+class CNNLSTMEncoder(_ConvBiLSTMEncoder):
+    """Residual CNN front end, bidirectional LSTM, mean over time."""
+
+    registered_name = "cnn_lstm"
+
+    def __init__(
+        self,
+        in_leads: int = 12,
+        length: int = 1000,
+        embed_dim: int = 128,
+        width: int = 64,
+        depth: int = 4,
+        kernel_size: int = 7,
+        dropout: float = 0.1,
+        hidden: int = 64,
+        layers: int = 1,
+    ) -> None:
+        """`width`/`depth`/`kernel_size` shape the conv front end; `hidden` units per direction, `layers` LSTM layers."""
+        super().__init__(in_leads, length, embed_dim, width, depth, kernel_size, dropout, hidden, layers)
+
+    def pool(self, sequence: Tensor) -> Tensor:
+        return sequence.mean(dim=1)
+
+
+class CNNAttnLSTMEncoder(_ConvBiLSTMEncoder):
+    """Residual CNN front end, bidirectional LSTM, additive attention pooling over its outputs."""
+
+    registered_name = "cnn_attn_lstm"
+
+    def __init__(
+        self,
+        in_leads: int = 12,
+        length: int = 1000,
+        embed_dim: int = 128,
+        width: int = 64,
+        depth: int = 4,
+        kernel_size: int = 7,
+        dropout: float = 0.1,
+        hidden: int = 64,
+        layers: int = 1,
+    ) -> None:
+        """As `cnn_lstm`, with a learnt attention pooling (attention size = `hidden`) instead of the mean."""
+        super().__init__(in_leads, length, embed_dim, width, depth, kernel_size, dropout, hidden, layers)
+        self.attention = AttentionPooling(2 * hidden, hidden)
+
+    def pool(self, sequence: Tensor) -> Tensor:
+        return self.attention(sequence)
+
+
+__all__ = ["AttentionPooling", "CNNAttnLSTMEncoder", "CNNLSTMEncoder"]
