@@ -148,6 +148,18 @@ class ECGStore:
         return [frozenset(s for s in str(v).split(";") if s) if isinstance(v, str) else frozenset()
                 for v in self.metadata["labels"]]
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the signals: a DataLoader worker started by spawn re-opens the memory map by path."""
+        state = self.__dict__.copy()
+        if isinstance(self.signals, np.memmap):
+            state["signals"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.signals is None:
+            self.signals = np.load(self.path / SIGNALS_FILE, mmap_mode="r")
+
     def read(self, indices: np.ndarray) -> np.ndarray:
         """A (len(indices), leads, samples) float32 array, read in sorted order for locality."""
         indices = np.asarray(indices)
@@ -167,7 +179,7 @@ def open_store(path: str | os.PathLike) -> ECGStore:
         manifest = json.loads((path / MANIFEST_FILE).read_text())
         signals = np.load(path / SIGNALS_FILE, mmap_mode="r")
         metadata = pd.read_csv(path / METADATA_FILE, dtype={"record_id": str, "patient_id": str, "labels": str},
-                               keep_default_na=False, na_values={"strat_fold": [""]})
+                               keep_default_na=False, na_values={"strat_fold": [""], "age": [""], "sex": [""]})
     except (ValueError, OSError) as error:
         raise EcgclError(f"store {path} is damaged: {error}") from error
     if signals.ndim != 3 or len(metadata) != signals.shape[0]:

@@ -1,0 +1,156 @@
+"""Records held as arrays: numpy `.npy`/`.npz` with a sidecar CSV, and parquet tables with one list column per lead.
+
+numpy: `signals` shaped (records, leads, samples) in mV, in `X.npy` or as the `signals` entry of `X.npz`
+(which may also hold `leads` and `fs`). The sidecar `X.csv` (or `metadata.csv` beside it) has one row per record
+with optional `record_id`, `patient_id`, `labels` (';'-joined) and `fs` columns, plus any extra columns. Without
+a `leads` entry a 12-lead array is taken to be in the standard order I, II, III, aVR, aVL, aVF, V1-V6.
+
+parquet: one row per record; every column named like a lead (`I`, `avr`, `V1` ...) holds that lead's samples
+as a list; `record_id`, `patient_id`, `labels` (string or list) and `fs` are optional metadata columns and any
+other scalar column is kept as metadata. `fs` is required (a column, or the npz entry) because arrays carry no rate.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ecgcl.data.leads import STANDARD_LEADS, normalise_lead_name
+from ecgcl.data.records import TRUNCATED_SIGNAL, BadRecord, RawRecord, RecordRef
+from ecgcl.errors import EcgclError
+
+ARRAY_SUFFIXES = (".npy", ".npz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def _labels_text(value: Any) -> str:
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return ";".join(str(v) for v in value)
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def _refs_from_table(table: pd.DataFrame, source_name: str, fs: float | None) -> tuple[list[RecordRef], np.ndarray]:
+    """RecordRefs (locator = row number) and the per-record sampling rate from a metadata table."""
+    n = len(table)
+    if "fs" in table.columns:
+        rates = pd.to_numeric(table["fs"], errors="coerce").to_numpy(dtype=float)
+    elif fs is not None:
+        rates = np.full(n, float(fs))
+    else:
+        raise EcgclError(f"{source_name}: no sampling rate; add an `fs` column (or an `fs` entry to the .npz)")
+    if np.isnan(rates).any() or (rates <= 0).any():
+        raise EcgclError(f"{source_name}: the `fs` column has missing or non-positive values")
+    ids = table["record_id"].astype(str).tolist() if "record_id" in table.columns else [str(i) for i in range(n)]
+    if len(set(ids)) != len(ids):
+        raise EcgclError(f"{source_name}: record_id values are not unique")
+    extra_columns = [c for c in table.columns if c not in ("record_id", "patient_id", "labels", "fs")]
+    refs = []
+    for row, record_id in enumerate(ids):
+        meta: dict[str, Any] = {c: table[c].iat[row] for c in extra_columns}
+        patient = table["patient_id"].iat[row] if "patient_id" in table.columns else None
+        meta["patient_id"] = str(patient) if patient is not None and not pd.isna(patient) else f"record:{record_id}"
+        meta["labels"] = _labels_text(table["labels"].iat[row]) if "labels" in table.columns else ""
+        refs.append(RecordRef(record_id, f"{source_name}#{row}", row, meta))
+    return refs, rates
+
+
+class NumpyReader:
+    """A (records, leads, samples) array from `.npy` (memory-mapped) or `.npz`, with its sidecar metadata CSV."""
+
+    kind = "numpy"
+    parallel = "thread"
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        fs = None
+        leads: list[str] | None = None
+        try:
+            if self.path.suffix == ".npy":
+                self.signals = np.load(self.path, mmap_mode="r")
+            else:
+                with np.load(self.path, allow_pickle=False) as bundle:
+                    if "signals" not in bundle:
+                        raise EcgclError(f"{self.path} has no `signals` entry (found: {', '.join(bundle.files)})")
+                    self.signals = bundle["signals"]
+                    fs = float(bundle["fs"]) if "fs" in bundle else None
+                    leads = [str(n) for n in bundle["leads"]] if "leads" in bundle else None
+        except (OSError, ValueError) as error:
+            raise EcgclError(f"{self.path} is not a readable numpy array file: {error}") from None
+        if self.signals.ndim != 3:
+            raise EcgclError(f"{self.path}: signals must be (records, leads, samples), got shape {self.signals.shape}")
+        if leads is None:
+            if self.signals.shape[1] != len(STANDARD_LEADS):
+                raise EcgclError(f"{self.path}: {self.signals.shape[1]} leads but no lead names; save an .npz with a "
+                                 "`leads` entry")
+            leads = list(STANDARD_LEADS)
+        self.leads = [normalise_lead_name(n) for n in leads]
+        sidecar = next((p for p in (self.path.with_suffix(".csv"), self.path.parent / "metadata.csv") if p.is_file()),
+                       None)
+        table = pd.read_csv(sidecar) if sidecar else pd.DataFrame(index=range(self.signals.shape[0]))
+        if len(table) != self.signals.shape[0]:
+            raise EcgclError(f"{sidecar}: {len(table)} rows but {self.signals.shape[0]} records in {self.path.name}")
+        self.refs, self.rates = _refs_from_table(table, self.path.name, fs)
+
+    def describe(self) -> str:
+        return f"numpy array {self.path}"
+
+    def discover(self) -> list[RecordRef]:
+        return self.refs
+
+    def load(self, ref: RecordRef) -> RawRecord:
+        row = int(ref.locator)
+        return RawRecord(np.asarray(self.signals[row], dtype=np.float32), float(self.rates[row]), self.leads)
+
+
+class ParquetReader:
+    """A parquet table with one list column per lead; lead arrays are decoded once, then sliced per record."""
+
+    kind = "parquet"
+    parallel = "thread"
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        try:
+            import pyarrow.parquet as pq
+            import pyarrow.types as pat
+        except ImportError:
+            raise EcgclError("reading parquet needs pyarrow: pip install 'ecgcl[parquet]'") from None
+        self.path = Path(path)
+        try:
+            table = pq.read_table(self.path)
+        except Exception as error:  # noqa: BLE001  (pyarrow raises its own error types for bad files)
+            raise EcgclError(f"{self.path} is not a readable parquet file: {error}") from None
+        def numeric_list(name: str) -> bool:
+            kind = table.schema.field(name).type
+            return ((pat.is_list(kind) or pat.is_large_list(kind)) and name not in ("labels", "record_id", "patient_id")
+                    and (pat.is_floating(kind.value_type) or pat.is_integer(kind.value_type)))
+
+        lead_columns = [c for c in table.column_names if numeric_list(c)]
+        if not lead_columns:
+            raise EcgclError(f"{self.path}: no numeric list columns; expected one list column per lead (I, II, ..., V6)")
+        self.leads = [normalise_lead_name(c) for c in lead_columns]
+        self.values: list[np.ndarray] = []
+        self.offsets: list[np.ndarray] = []
+        for column in lead_columns:
+            array = table.column(column).combine_chunks()
+            self.values.append(array.values.to_numpy(zero_copy_only=False).astype(np.float32))
+            self.offsets.append(array.offsets.to_numpy())
+        meta = table.drop_columns(lead_columns).to_pandas()
+        self.refs, self.rates = _refs_from_table(meta, self.path.name, None)
+
+    def describe(self) -> str:
+        return f"parquet table {self.path}"
+
+    def discover(self) -> list[RecordRef]:
+        return self.refs
+
+    def load(self, ref: RecordRef) -> RawRecord:
+        row = int(ref.locator)
+        lengths = {int(o[row + 1] - o[row]) for o in self.offsets}
+        if len(lengths) != 1:
+            raise BadRecord(TRUNCATED_SIGNAL, f"leads have different lengths {sorted(lengths)}")
+        signal = np.stack([v[o[row]:o[row + 1]] for v, o in zip(self.values, self.offsets)])
+        return RawRecord(signal, float(self.rates[row]), self.leads)

@@ -1,0 +1,115 @@
+"""PTB-XL (Wagner et al., Scientific Data 2020, PhysioNet): labels, patients and folds from its database.
+
+Label rule (the one of the official `example_physionet.py` and the PTB-XL benchmark of Strodthoff et al., 2021):
+a record's labels are the `diagnostic_class` of every statement in its `scp_codes` that `scp_statements.csv`
+marks as diagnostic, whatever its likelihood (`min_likelihood=0`); pass a higher `min_likelihood` (e.g. 100) to
+keep only statements the cardiologist was sure of. Form and rhythm statements have no superclass and are ignored.
+
+Records that exist on disk but have no database row (the shared subset has many) are kept, unlabelled, for
+pretraining. Their patient is unknown, so each gets its own patient id `record:<ecg_id>`; a split by patient can
+therefore not guarantee that such a record's real patient is absent from validation or test sets.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ecgcl.data.records import RawRecord, RecordRef
+from ecgcl.data.tasks import SUPERCLASSES
+from ecgcl.data.wfdb_reader import find_headers, read_wfdb
+from ecgcl.errors import EcgclError
+
+DATABASE_FILE = "ptbxl_database.csv"
+STATEMENTS_FILE = "scp_statements.csv"
+RESOLUTIONS = {"lr": ("records100", 100.0), "hr": ("records500", 500.0)}
+
+
+def is_ptbxl(root: Path) -> bool:
+    return root.is_dir() and (root / DATABASE_FILE).is_file()
+
+
+def load_statements(root: Path) -> dict[str, str]:
+    """Diagnostic SCP statement -> diagnostic superclass."""
+    try:
+        statements = pd.read_csv(root / STATEMENTS_FILE, index_col=0)
+        diagnostic = statements[statements["diagnostic"] == 1]
+        return {str(code): str(cls) for code, cls in diagnostic["diagnostic_class"].items() if isinstance(cls, str)}
+    except (OSError, KeyError, ValueError, pd.errors.ParserError) as error:
+        raise EcgclError(f"{root / STATEMENTS_FILE} is missing or unreadable ({error}); PTB-XL needs it for labels") from None
+
+
+def superclasses(scp_codes: dict[str, float], statements: dict[str, str], min_likelihood: float = 0.0) -> list[str]:
+    """The diagnostic superclasses of one record, in the standard order NORM, MI, STTC, CD, HYP."""
+    found = {statements[code] for code, likelihood in scp_codes.items()
+             if code in statements and float(likelihood) >= min_likelihood}
+    return [c for c in SUPERCLASSES if c in found]
+
+
+def load_database(root: Path, min_likelihood: float = 0.0) -> pd.DataFrame:
+    """One row per labelled record, indexed by ecg_id: patient_id, labels, scp_codes (JSON), strat_fold, age, sex."""
+    try:
+        db = pd.read_csv(root / DATABASE_FILE, index_col="ecg_id")
+        codes = db["scp_codes"].map(ast.literal_eval)
+    except (OSError, KeyError, ValueError, SyntaxError, pd.errors.ParserError) as error:
+        raise EcgclError(f"{root / DATABASE_FILE} is unreadable as a PTB-XL database: {error}") from None
+    statements = load_statements(root)
+    table = pd.DataFrame(index=db.index.astype(int))
+    table["patient_id"] = [str(int(p)) if pd.notna(p) else f"record:{i}" for i, p in zip(db.index, db["patient_id"])]
+    table["labels"] = [";".join(superclasses(c, statements, min_likelihood)) for c in codes]
+    table["scp_codes"] = [json.dumps(c, sort_keys=True) for c in codes]
+    table["strat_fold"] = db["strat_fold"].astype("Int64").values if "strat_fold" in db else pd.NA
+    table["age"] = db["age"].values if "age" in db else pd.NA
+    table["sex"] = db["sex"].map({0: "M", 1: "F"}).values if "sex" in db else pd.NA
+    return table
+
+
+def ecg_id_of(path: Path) -> int | None:
+    """`00001_lr` -> 1; None for a file that does not follow the PTB-XL naming."""
+    head = path.stem.split("_")[0]
+    return int(head) if head.isdigit() else None
+
+
+class PtbxlReader:
+    """PTB-XL in its official layout: `records100` (lr) or `records500` (hr) plus the database CSVs."""
+
+    kind = "ptbxl"
+    parallel = "process"
+
+    def __init__(self, root: str | os.PathLike, resolution: str = "lr", min_likelihood: float = 0.0) -> None:
+        self.root = Path(root)
+        if resolution not in RESOLUTIONS:
+            raise EcgclError(f"PTB-XL resolution {resolution!r} unknown; choose lr (100 Hz) or hr (500 Hz)")
+        self.resolution = resolution
+        self.min_likelihood = min_likelihood
+        self.folder = self.root / RESOLUTIONS[resolution][0]
+        if not self.folder.is_dir():
+            raise EcgclError(f"PTB-XL folder {self.folder} is missing (resolution {resolution})")
+
+    def describe(self) -> str:
+        return f"PTB-XL at {self.root} ({RESOLUTIONS[self.resolution][0]})"
+
+    def discover(self) -> list[RecordRef]:
+        table = load_database(self.root, self.min_likelihood)
+        known = table.to_dict("index")
+        refs = []
+        for header in find_headers(self.folder):
+            stem = header.with_suffix("")
+            ecg_id = ecg_id_of(stem)
+            rel = stem.relative_to(self.root).as_posix()
+            record_id = str(ecg_id) if ecg_id is not None else rel
+            meta: dict[str, Any] = {"patient_id": f"record:{record_id}", "labels": "", "scp_codes": "",
+                                    "strat_fold": pd.NA, "age": pd.NA, "sex": pd.NA}
+            if ecg_id in known:
+                meta.update(known[ecg_id])
+            refs.append(RecordRef(record_id, rel, str(stem), meta))
+        refs.sort(key=lambda r: (0, int(r.record_id)) if r.record_id.isdigit() else (1, r.record_id))
+        return refs
+
+    def load(self, ref: RecordRef) -> RawRecord:
+        return read_wfdb(ref.locator)
