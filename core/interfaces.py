@@ -19,10 +19,42 @@ class Augmentation(ABC):
     """
 
     name: str = ""
+    pairs_views: bool = False  # True where `views` forms the pair from one recording (see `views`)
 
     @abstractmethod
     def __call__(self, batch: Tensor, generator: torch.Generator) -> Tensor:
         """Return the augmented batch; `generator` must live on `batch.device`."""
+
+    def views(self, batch: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Two views of `batch` for contrastive training: by default two independent draws of `self`.
+
+        Augmentations whose two views are parts of one recording (CLOCS segments or lead groups) override
+        this; `pairs_views` is then True so that `ecgcl.compose.Compose` knows where the pair is formed.
+        """
+        return self(batch, generator), self(batch, generator)
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of the output (and of each view) for an input `shape`; the input's shape by default."""
+        return tuple(shape)
+
+    def check_input(self, batch: Tensor, generator: torch.Generator) -> None:
+        """Raise `EcgclError` unless `batch` is a floating `(B, L, T)` tensor and `generator` lives on its device."""
+        from ecgcl.errors import EcgclError
+
+        label = self.name or type(self).__name__
+        if not isinstance(batch, Tensor) or batch.dim() != 3 or not batch.is_floating_point():
+            got = tuple(batch.shape) if isinstance(batch, Tensor) else type(batch).__name__
+            raise EcgclError(f"augmentation {label!r} expects a floating (batch, leads, samples) tensor, got {got}")
+        if not isinstance(generator, torch.Generator):
+            raise EcgclError(f"augmentation {label!r} needs a torch.Generator, got {type(generator).__name__}")
+        gen_device, batch_device = torch.device(generator.device), batch.device
+        if gen_device.type != batch_device.type or (
+            gen_device.type != "cpu" and (gen_device.index or 0) != (batch_device.index or 0)
+        ):
+            raise EcgclError(
+                f"augmentation {label!r}: the generator is on {gen_device} but the batch is on {batch_device}; "
+                f"create it with torch.Generator(device=batch.device)"
+            )
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))

@@ -1,0 +1,124 @@
+"""Parse `--aug` strings such as `permute:segments=5+noise:std=0.05` into a `Compose` of registered augmentations.
+
+Grammar: parts joined by `+`, applied left to right; each part is `name` or `name:key=value,key=value`.
+Values are read as int, float, bool (`true`/`false`), `none`, or else kept as text. An empty spec or `none`
+is the identity. Unknown names and keys are answered with "did you mean" (through the registry).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ecgcl.errors import EcgclError
+from ecgcl.interfaces import Augmentation
+from ecgcl.registry import Registry
+
+_INT = re.compile(r"^[+-]?\d+$")
+
+
+class Compose(Augmentation):
+    """Augmentations applied in order; itself an `Augmentation`, so it composes and draws views like one.
+
+    For contrastive views (`views`), the parts before a view-pairing part (one with `pairs_views`, e.g.
+    `clocs`) are applied once to the recording, that part forms the two views, and the parts after it are
+    drawn independently for each view. Without a pairing part, every part is drawn independently per view.
+    At most one part may pair views.
+    """
+
+    name = "compose"
+
+    def __init__(self, parts: list[Augmentation] | tuple[Augmentation, ...] = (), spec: str = "") -> None:
+        self.parts = tuple(parts)
+        pairing = [p for p in self.parts if getattr(p, "pairs_views", False)]
+        if len(pairing) > 1:
+            names = ", ".join(p.name for p in pairing)
+            raise EcgclError(f"augmentations: only one part may form the two views, got {names}")
+        self.pairs_views = bool(pairing)
+        self.spec = spec or "+".join(getattr(p, "name", "") or type(p).__name__ for p in self.parts) or "none"
+
+    def __call__(self, batch: Tensor, generator: torch.Generator) -> Tensor:
+        for part in self.parts:
+            batch = part(batch, generator)
+        return batch
+
+    def views(self, batch: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Two views for contrastive training (see the class docstring for where the pair is formed)."""
+        if not self.pairs_views:
+            return self(batch, generator), self(batch, generator)
+        split = next(i for i, p in enumerate(self.parts) if getattr(p, "pairs_views", False))
+        shared = Compose(self.parts[:split])(batch, generator)
+        first, second = self.parts[split].views(shared, generator)
+        after = Compose(self.parts[split + 1 :])
+        return after(first, generator), after(second, generator)
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        for part in self.parts:
+            shape = part.output_shape(shape) if hasattr(part, "output_shape") else shape
+        return tuple(shape)
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def __repr__(self) -> str:
+        return f"Compose({self.spec!r})"
+
+
+def parse_value(text: str) -> Any:
+    """`5` -> 5, `0.05` -> 0.05, `true`/`false` -> bool, `none` -> None, anything else stays text."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    if _INT.match(lowered):
+        return int(lowered)
+    try:
+        return float(lowered)
+    except ValueError:
+        return text.strip()
+
+
+def parse_part(part: str) -> tuple[str, dict[str, Any]]:
+    """`permute:segments=5,mode=lead` -> ("permute", {"segments": 5, "mode": "lead"})."""
+    name, _, options = part.partition(":")
+    name = name.strip()
+    if not name:
+        raise EcgclError(f"augmentations: empty name in {part!r}; expected name or name:key=value,...")
+    kwargs: dict[str, Any] = {}
+    for item in filter(None, (o.strip() for o in options.split(","))):
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip():
+            raise EcgclError(f"augmentation {name!r}: expected key=value, got {item!r}")
+        if key.strip() in kwargs:
+            raise EcgclError(f"augmentation {name!r}: option {key.strip()!r} is given twice")
+        kwargs[key.strip()] = parse_value(value)
+    return name, kwargs
+
+
+def parse_augmentations(spec: str | None, registry: Registry) -> Compose:
+    """Build the `Compose` that `spec` (e.g. `permute:segments=5+noise:std=0.05`) describes."""
+    text = (spec or "").strip()
+    if text.lower() in ("", "none"):
+        return Compose((), "none")
+    parts = []
+    for raw in text.split("+"):
+        if not raw.strip():
+            raise EcgclError(f"augmentations: empty part in {spec!r}; join names with a single '+'")
+        name, kwargs = parse_part(raw)
+        try:
+            parts.append(registry.create("augmentation", name, **kwargs))
+        except (TypeError, ValueError) as error:  # a plugin that validates with built-in exceptions
+            raise EcgclError(f"augmentation {name!r}: {error}") from error
+    return Compose(parts, text)
+
+
+def draw_views(augmentation: Augmentation, batch: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Two views of `batch` for contrastive training, drawn from `generator` (see `Augmentation.views`)."""
+    return augmentation.views(batch, generator)
+
+
+__all__ = ["Compose", "draw_views", "parse_augmentations", "parse_part", "parse_value"]
