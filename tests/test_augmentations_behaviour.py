@@ -225,7 +225,7 @@ def test_clocs_cmsmlc_combines_segments_and_lead_groups(ecg):
         (ZeroMask, {"fraction": 1.0}, "fraction"),
         (ZeroMask, {"fraction": -0.2}, "fraction"),
         (Dropout, {"fraction": 1.5}, "fraction"),
-        (Dropout, {"mode": "shared"}, "mode"),
+        (Dropout, {"mode": "all"}, "mode"),
         (Noise, {"std": -1.0}, "std"),
         (Noise, {"std": float("nan")}, "std"),
         (Clocs, {"strategy": "cmcs"}, "did you mean 'cmsc'"),
@@ -254,3 +254,7 @@ def test_a_segment_longer_than_the_signal_is_a_clear_error(aug, length, paramete
 def test_clocs_lead_groups_need_two_leads():
     with pytest.raises(EcgclError, match="clocs.*2 leads"):
         Clocs(strategy="cmlc").views(ramp(2, 1, 100), g())
+
+
+def test_shared_mode_is_the_lead_consistent_mode():
+    assert Dropout(mode="shared").mode == "sample"

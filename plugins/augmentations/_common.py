@@ -3,7 +3,8 @@
 Randomness modes (the `mode` option of the augmentations that have one):
 - "lead":   every lead of every sample gets its own draw (leads are transformed independently);
 - "sample": one draw per sample, shared by all its leads (lead-consistent: the 12 leads stay time-aligned,
-            which keeps the physiology of a multi-lead recording together).
+            which keeps the physiology of a multi-lead recording together). "shared" is accepted as another
+            name for it: the draw is shared across the leads, never across samples.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch import Tensor
 from ecgcl.errors import EcgclError, did_you_mean
 
 MODES = ("sample", "lead")
+MODE_ALIASES = {"shared": "sample"}
 
 
 def check_int(aug: str, name: str, value: object, *, minimum: int) -> int:
@@ -51,6 +53,11 @@ def check_choice(aug: str, name: str, value: object, choices: tuple[str, ...]) -
         hint = did_you_mean(str(value), choices)
         raise EcgclError(f"augmentation {aug!r}: {name} must be one of {', '.join(choices)}, got {value!r}{hint}")
     return str(value)
+
+
+def check_mode(aug: str, value: object) -> str:
+    """A randomness mode ("sample" or "lead"; "shared" means "sample"), or an EcgclError."""
+    return check_choice(aug, "mode", MODE_ALIASES.get(value, value) if isinstance(value, str) else value, MODES)
 
 
 def check_length(aug: str, name: str, needed: int, length: int) -> None:

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ecgcl.interfaces import Augmentation
-from ecgcl.plugins.augmentations._common import MODES, check_choice, check_fraction, draw_leads, uniform
+from ecgcl.plugins.augmentations._common import check_mode, check_fraction, draw_leads, uniform
 
 
 class Dropout(Augmentation):
@@ -25,7 +25,7 @@ class Dropout(Augmentation):
 
     def __init__(self, fraction: float = 0.1, mode: str = "lead") -> None:
         self.fraction = check_fraction(self.name, "fraction", fraction)
-        self.mode = check_choice(self.name, "mode", mode, MODES)
+        self.mode = check_mode(self.name, mode)
 
     def __call__(self, batch: Tensor, generator: torch.Generator) -> Tensor:
         self.check_input(batch, generator)

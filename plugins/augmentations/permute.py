@@ -11,8 +11,7 @@ from torch import Tensor
 
 from ecgcl.interfaces import Augmentation
 from ecgcl.plugins.augmentations._common import (
-    MODES,
-    check_choice,
+    check_mode,
     check_int,
     check_length,
     draw_leads,
@@ -32,7 +31,7 @@ class Permute(Augmentation):
 
     def __init__(self, segments: int = 5, mode: str = "sample") -> None:
         self.segments = check_int(self.name, "segments", segments, minimum=1)
-        self.mode = check_choice(self.name, "mode", mode, MODES)
+        self.mode = check_mode(self.name, mode)
 
     def source_indices(self, batch: Tensor, generator: torch.Generator) -> Tensor:
         """For every output sample, the input sample it copies: int64 `(B, 1 or L, T)`."""

@@ -13,8 +13,7 @@ from torch import Tensor
 from ecgcl.errors import EcgclError
 from ecgcl.interfaces import Augmentation
 from ecgcl.plugins.augmentations._common import (
-    MODES,
-    check_choice,
+    check_mode,
     check_fraction,
     check_int,
     check_length,
@@ -41,7 +40,7 @@ class TimeWarp(Augmentation):
         if segments % 2:
             raise EcgclError(f"augmentation 'time_warp': segments must be even, got {segments}")
         self.stretch = check_fraction(self.name, "stretch", stretch)
-        self.mode = check_choice(self.name, "mode", mode, MODES)
+        self.mode = check_mode(self.name, mode)
 
     def _lines(self, batch: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
         """The warp as m lines per row: slope and offset `(B, rows, m)` and how many output samples each covers."""

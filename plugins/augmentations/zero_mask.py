@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ecgcl.interfaces import Augmentation
-from ecgcl.plugins.augmentations._common import MODES, check_choice, check_fraction, draw_leads, uniform
+from ecgcl.plugins.augmentations._common import check_mode, check_fraction, draw_leads, uniform
 
 
 class ZeroMask(Augmentation):
@@ -24,7 +24,7 @@ class ZeroMask(Augmentation):
 
     def __init__(self, fraction: float = 0.1, mode: str = "sample") -> None:
         self.fraction = check_fraction(self.name, "fraction", fraction)
-        self.mode = check_choice(self.name, "mode", mode, MODES)
+        self.mode = check_mode(self.name, mode)
 
     def starts(self, batch: Tensor, generator: torch.Generator) -> Tensor:
         """Where each zeroed run begins: int64 `(B, 1 or L, 1)`, uniform in [0, T - run]."""
