@@ -30,3 +30,12 @@ def cli() -> None:
 from ecgcl.cli.list_plugins import list_plugins  # noqa: E402  (commands register on `cli`)
 
 cli.add_command(list_plugins)
+
+from ecgcl.cli.ingest import ingest  # noqa: E402
+
+cli.add_command(ingest)
+
+from ecgcl.cli.train import COMMANDS as _TRAIN_COMMANDS  # noqa: E402
+
+for _command in _TRAIN_COMMANDS:
+    cli.add_command(_command)

@@ -16,3 +16,46 @@ def ptbxl_dir() -> Path:
     if not (PTBXL_DIR / "ptbxl_database.csv").is_file():
         pytest.skip(f"shared PTB-XL subset not found at {PTBXL_DIR}")
     return PTBXL_DIR
+
+
+def _build_tiny_ptbxl_store(ptbxl: Path, out: Path, labelled: int = 60, unlabelled: int = 12) -> Path:
+    """A tiny real store: `labelled` PTB-XL 100 Hz records with superclass labels plus `unlabelled` records
+    that have no database row (each its own patient), written with `write_store`."""
+    import ast
+
+    import numpy as np
+    import pandas as pd
+    import wfdb
+
+    from ecgcl.data.store import write_store
+
+    database = pd.read_csv(ptbxl / "ptbxl_database.csv")
+    statements = pd.read_csv(ptbxl / "scp_statements.csv", index_col=0)
+    superclass = statements["diagnostic_class"].dropna().to_dict()
+    database = database.sort_values("ecg_id").head(labelled)
+    known = set(pd.read_csv(ptbxl / "ptbxl_database.csv")["ecg_id"])
+    spare = [i for i in range(1000, 2000) if i not in known
+             and (ptbxl / "records100" / "01000" / f"{i:05d}_lr.hea").is_file()][:unlabelled]
+    rows, signals = [], []
+    for row in database.itertuples():
+        record = wfdb.rdrecord(str(ptbxl / row.filename_lr))
+        codes = ast.literal_eval(row.scp_codes)
+        labels = sorted({superclass[c] for c in codes if c in superclass})
+        signals.append(record.p_signal.T.astype(np.float32))
+        rows.append({"record_id": str(row.ecg_id), "patient_id": str(int(row.patient_id)), "labels": ";".join(labels),
+                     "fs": 100.0, "original_fs": 100.0, "source_path": row.filename_lr, "strat_fold": row.strat_fold})
+    for ecg_id in spare:
+        record = wfdb.rdrecord(str(ptbxl / "records100" / "01000" / f"{ecg_id:05d}_lr"))
+        signals.append(record.p_signal.T.astype(np.float32))
+        rows.append({"record_id": str(ecg_id), "patient_id": f"u{ecg_id}", "labels": "", "fs": 100.0,
+                     "original_fs": 100.0, "source_path": f"records100/01000/{ecg_id:05d}_lr", "strat_fold": ""})
+    array = np.nan_to_num(np.stack(signals))
+    manifest = {"source": str(ptbxl), "options": {"fs": 100, "normalise": None}, "fs": 100.0, "length": array.shape[2],
+                "leads": ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]}
+    return write_store(out, array, pd.DataFrame(rows), manifest)
+
+
+@pytest.fixture(scope="session")
+def tiny_store(ptbxl_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store of the first 60 labelled (55 with a superclass) + 12 unlabelled real PTB-XL 100 Hz records (built once per session)."""
+    return _build_tiny_ptbxl_store(ptbxl_dir, tmp_path_factory.mktemp("stores") / "tiny")

@@ -1,0 +1,80 @@
+"""Checkpoints: written atomically, carrying what is needed to rebuild and check the model.
+
+A checkpoint is a dict saved with `torch.save`: `meta` (encoder name and arguments, input representation,
+window length, preprocessing, the store's manifest hash, fs, leads and length, task and classes), the state
+dicts, and for `*.last.pt` files the optimizer state, the last finished epoch and the training history.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ecgcl.errors import EcgclError
+
+FORMAT = "ecgcl-checkpoint-1"
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write `payload` to `path` through a temporary file and a rename, so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save({"format": FORMAT, **payload}, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a checkpoint on CPU, with a clear error for a missing, damaged or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        raise EcgclError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises many types for a damaged file
+        raise EcgclError(f"checkpoint {path} cannot be read: {type(error).__name__}: {error}") from error
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise EcgclError(f"{path} is not an ecgcl checkpoint")
+    return payload
+
+
+def store_meta(store) -> dict[str, Any]:
+    """What a checkpoint records about the data it was trained on."""
+    manifest = store.manifest
+    preprocessing = {k: manifest[k] for k in ("source", "options", "preprocessing", "units") if k in manifest}
+    return {
+        "manifest_hash": store.hash,
+        "fs": store.fs,
+        "leads": store.leads,
+        "num_leads": int(store.signals.shape[1]),
+        "length": int(store.signals.shape[2]),
+        "preprocessing": preprocessing,
+    }
+
+
+def check_store_matches(meta: dict[str, Any], store, *, source: str) -> None:
+    """Refuse a store whose lead count, length or sampling rate differ from the checkpoint's training data."""
+    expected = (meta["num_leads"], meta["length"], float(meta["fs"]))
+    got = (int(store.signals.shape[1]), int(store.signals.shape[2]), store.fs)
+    if expected != got:
+        raise EcgclError(
+            f"{source} was trained on {expected[0]} leads x {expected[1]} samples at {expected[2]:g} Hz, "
+            f"but store {store.path} has {got[0]} leads x {got[1]} samples at {got[2]:g} Hz"
+        )
+
+
+def check_encoder_matches(meta: dict[str, Any], encoder: str, *, source: str) -> None:
+    """Refuse a checkpoint whose encoder is not the one asked for."""
+    if meta.get("encoder") != encoder:
+        raise EcgclError(f"{source} holds encoder {meta.get('encoder')!r}, not {encoder!r} (pass --encoder "
+                         f"{meta.get('encoder')} or another checkpoint)")

@@ -1,0 +1,68 @@
+"""Evaluate a fine-tuned checkpoint on any compatible store (`ecgcl evaluate CHECKPOINT --data STORE`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecgcl.errors import EcgclError
+
+
+def load_classifier(checkpoint: dict[str, Any], registry, *, source: str):
+    """Rebuild the `Classifier` a classifier checkpoint describes and load its weights."""
+    from ecgcl.engine.model import Classifier, build_encoder
+
+    meta = checkpoint["meta"]
+    if ("encoder", meta["encoder"]) not in registry:
+        raise EcgclError(f"{source} needs encoder {meta['encoder']!r}, which no installed plugin provides")
+    encoder = build_encoder(registry, meta["encoder"], in_leads=meta["num_leads"], window=meta["window"],
+                            representation=meta["representation"], embed_dim=meta["embed_dim"],
+                            encoder_args=meta["encoder_args"])
+    model = Classifier(encoder, meta["num_outputs"], window=meta["window"], representation=meta["representation"],
+                       dropout=meta.get("dropout", 0.0))
+    model.load_state_dict(checkpoint["model"])
+    return model
+
+
+def evaluate_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathLike, *, registry=None,
+                        device: str = "auto", batch_size: int = 64,
+                        record_ids: list[str] | None = None) -> dict[str, Any]:
+    """Metrics of a fine-tuned checkpoint on the labelled records of a store (or on `record_ids` of it).
+
+    Refuses a store whose lead count, length or sampling rate differ from the training data's.
+    """
+    from ecgcl.data.store import open_store
+    from ecgcl.data.tasks import task_targets
+    from ecgcl.engine.checkpoint import check_store_matches, load_checkpoint
+    from ecgcl.engine.device import select_device
+    from ecgcl.engine.loops import predict
+    from ecgcl.protocol.metrics import classification_metrics
+
+    if registry is None:
+        from ecgcl.manager import get_registry
+
+        registry = get_registry()
+    source = f"checkpoint {checkpoint_path}"
+    checkpoint = load_checkpoint(checkpoint_path)
+    if checkpoint.get("kind") != "classifier":
+        raise EcgclError(f"{source} is a {checkpoint.get('kind')!r} checkpoint; `evaluate` needs a fine-tuned one "
+                         "(a *.best.pt file from `ecgcl run` or `ecgcl finetune`)")
+    meta = checkpoint["meta"]
+    store = open_store(data)
+    check_store_matches(meta, store, source=source)
+    targets = task_targets(meta["task"], store.label_sets, source=f"store {store.path}")
+    rows = np.flatnonzero(targets.labelled)
+    if record_ids is not None:
+        wanted = set(map(str, record_ids))
+        ids = store.metadata["record_id"].astype(str).to_numpy()
+        rows = rows[np.isin(ids[rows], list(wanted))]
+        if len(rows) == 0:
+            raise EcgclError(f"none of the {len(wanted)} requested records is a labelled record of store {store.path}")
+    model = load_classifier(checkpoint, registry, source=source)
+    probs = predict(model, store, rows, batch_size=batch_size, device=select_device(device))
+    return {"checkpoint": str(checkpoint_path), "store": str(store.path), "task": meta["task"],
+            "records": int(len(rows)), "same_data_as_training": store.hash == meta["manifest_hash"],
+            **classification_metrics(targets.y[rows], probs)}

@@ -1,0 +1,224 @@
+"""Training loops: contrastive pretraining, fine-tuning (end to end or linear probe) and prediction.
+
+Every loop saves `last_path` atomically after each finished epoch (model, optimizer, epoch, history, best
+validation score) and, when that file exists, resumes after its epoch. Shuffling, augmentation draws and
+dropout are reseeded from (seed, stage, epoch) at the start of every epoch, so a resumed run gives exactly
+the numbers of an uninterrupted one on CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ecgcl.data.dataset import ECGDataset, collate_batch
+from ecgcl.data.store import ECGStore
+from ecgcl.engine.checkpoint import load_checkpoint, save_checkpoint
+from ecgcl.engine.device import derive_seed
+from ecgcl.engine.model import Classifier, embed, probabilities
+from ecgcl.errors import EcgclError
+from ecgcl.protocol.metrics import classification_metrics
+
+EpochCallback = Callable[[str, int, int, dict[str, Any]], None]
+
+
+def _loader(store: ECGStore, rows: np.ndarray, targets: np.ndarray | None, batch_size: int, *,
+            shuffle_seed: int | None = None, drop_last: bool = False) -> DataLoader:
+    """Batches of `rows` in a seeded random order (or in order); reads each batch in one memory-map access."""
+    if shuffle_seed is not None:
+        rows = rows[np.random.default_rng(shuffle_seed).permutation(len(rows))]
+    drop_last = drop_last and len(rows) >= batch_size
+    return DataLoader(ECGDataset(store, rows, targets), batch_size=batch_size, shuffle=False, drop_last=drop_last,
+                      collate_fn=collate_batch)
+
+
+def _resume(last_path: Path | None, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+    """The last-epoch checkpoint of this stage, if one exists and was written with the same settings."""
+    if last_path is None or not Path(last_path).is_file():
+        return None
+    state = load_checkpoint(last_path)
+    if state.get("fingerprint") != fingerprint:
+        raise EcgclError(f"{last_path} was written by a run with other settings; use a new results folder "
+                         "(--out) or pass --overwrite")
+    return state
+
+
+def pretrain(*, encoder: nn.Module, projection: nn.Module, loss_fn: nn.Module, augmentation, store: ECGStore,
+             rows: np.ndarray, epochs: int, batch_size: int, lr: float, weight_decay: float, seed: int,
+             device: torch.device, window: int, representation: str, last_path: Path | None = None,
+             meta: dict[str, Any] | None = None, fingerprint: dict[str, Any] | None = None,
+             on_epoch_end: EpochCallback | None = None) -> list[dict[str, Any]]:
+    """Contrastive pretraining on the records `rows`: two augmented views -> encoder -> projection -> loss.
+
+    Returns the per-epoch history (`epoch`, `loss`). The loss receives the patient codes of the batch, which
+    the patient-aware CLOCS loss uses and NT-Xent ignores.
+    """
+    if len(rows) < 2:
+        raise EcgclError("pretraining needs at least 2 records in the pool")
+    encoder.to(device)
+    projection.to(device)
+    loss_fn.to(device)
+    params = list(encoder.parameters()) + list(projection.parameters()) + list(loss_fn.parameters())
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    fingerprint = fingerprint or {}
+    history: list[dict[str, Any]] = []
+    start = 0
+    state = _resume(last_path, fingerprint)
+    if state is not None:
+        encoder.load_state_dict(state["encoder"])
+        projection.load_state_dict(state["projection"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, history = state["epoch"], state["history"]
+    for epoch in range(start, epochs):
+        torch.manual_seed(derive_seed(seed, "pretrain", "torch", epoch))
+        generator = torch.Generator(device=device).manual_seed(derive_seed(seed, "pretrain", "aug", epoch))
+        encoder.train()
+        projection.train()
+        total, count = 0.0, 0
+        for signals, _, patients in _loader(store, rows, None, batch_size, drop_last=True,
+                                            shuffle_seed=derive_seed(seed, "pretrain", "shuffle", epoch)):
+            if len(signals) < 2:
+                continue
+            signals, patients = signals.to(device), patients.to(device)
+            view1, view2 = augmentation.views(signals, generator)
+            z1 = projection(embed(encoder, view1, window=window, representation=representation))
+            z2 = projection(embed(encoder, view2, window=window, representation=representation))
+            loss = loss_fn(z1, z2, patient_ids=patients)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(signals)
+            count += len(signals)
+        record = {"epoch": epoch + 1, "loss": total / max(count, 1)}
+        history.append(record)
+        if last_path is not None:
+            save_checkpoint(last_path, {
+                "kind": "pretrain", "meta": meta or {}, "fingerprint": fingerprint, "epoch": epoch + 1,
+                "history": history, "encoder": encoder.state_dict(), "projection": projection.state_dict(),
+                "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+            })
+        if on_epoch_end is not None:
+            on_epoch_end("pretrain", epoch + 1, epochs, record)
+    return history
+
+
+@torch.no_grad()
+def predict(model: Classifier, store: ECGStore, rows: np.ndarray, *, batch_size: int,
+            device: torch.device) -> np.ndarray:
+    """Probabilities for the records `rows` ((N,) for binary tasks, (N, C) for multi-label ones)."""
+    model.to(device).eval()
+    outputs = [probabilities(model(signals.to(device))).cpu()
+               for signals, _, _ in _loader(store, rows, None, batch_size)]
+    return torch.cat(outputs).numpy().astype(np.float64)
+
+
+@torch.no_grad()
+def _features(model: Classifier, store: ECGStore, rows: np.ndarray, batch_size: int, device: torch.device):
+    model.encoder.eval()
+    return torch.cat([model.features(s.to(device)) for s, _, _ in _loader(store, rows, None, batch_size)])
+
+
+def _validation_auroc(y_val: np.ndarray, probs: np.ndarray) -> float:
+    auroc = classification_metrics(y_val, probs)["auroc"]
+    return -math.inf if math.isnan(auroc) else auroc
+
+
+def train_classifier(*, model: Classifier, mode: str, store: ECGStore, train_rows: np.ndarray,
+                     val_rows: np.ndarray, y: np.ndarray, epochs: int, batch_size: int, lr: float,
+                     weight_decay: float, seed: int, device: torch.device, last_path: Path | None = None,
+                     best_path: Path | None = None, meta: dict[str, Any] | None = None,
+                     fingerprint: dict[str, Any] | None = None,
+                     on_epoch_end: EpochCallback | None = None) -> dict[str, Any]:
+    """Train `model` on `train_rows` and keep the epoch with the best validation AUROC.
+
+    `mode="finetune"` trains encoder and head end to end; `mode="linear"` freezes the encoder (eval mode)
+    and trains only the head on embeddings computed once. `y` is the task's target array for the whole
+    store. On return the model holds the best epoch's weights; the result gives `best_epoch`,
+    `best_val_auroc` and the per-epoch `history` (train loss, validation AUROC).
+    """
+    if mode not in ("finetune", "linear"):
+        raise EcgclError(f"fine-tuning mode must be 'finetune' or 'linear', not {mode!r}")
+    model.to(device)
+    linear = mode == "linear"
+    if linear:
+        for p in model.encoder.parameters():
+            p.requires_grad_(False)
+    trainable = model.head.parameters() if linear else model.parameters()
+    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=weight_decay)
+    criterion = nn.BCEWithLogitsLoss()
+    fingerprint = fingerprint or {}
+    history: list[dict[str, Any]] = []
+    start, best_epoch, best_score, best_state = 0, 0, -math.inf, None
+    state = _resume(last_path, fingerprint)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, history = state["epoch"], state["history"]
+        best_epoch, best_score, best_state = state["best_epoch"], state["best_score"], state["best_state"]
+
+    def targets(rows: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.asarray(y[rows], dtype=np.float32))
+        return (t.unsqueeze(1) if t.dim() == 1 else t).to(device)
+
+    if linear and start < epochs:
+        train_x, val_x = (_features(model, store, r, batch_size, device) for r in (train_rows, val_rows))
+        train_y = targets(train_rows)
+    y_val = np.asarray(y[val_rows])
+    for epoch in range(start, epochs):
+        torch.manual_seed(derive_seed(seed, mode, "torch", epoch))
+        shuffle = derive_seed(seed, mode, "shuffle", epoch)
+        total, count = 0.0, 0
+        if linear:
+            model.head.train()
+            order = torch.from_numpy(np.random.default_rng(shuffle).permutation(len(train_rows)))
+            for begin in range(0, len(order), batch_size):
+                pick = order[begin : begin + batch_size].to(device)
+                loss = criterion(model.head(train_x[pick]), train_y[pick])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total, count = total + float(loss.detach()) * len(pick), count + len(pick)
+            model.head.eval()
+            with torch.no_grad():
+                val_probs = probabilities(model.head(val_x)).cpu().numpy().astype(np.float64)
+        else:
+            model.train()
+            for signals, target, _ in _loader(store, train_rows, y, batch_size, shuffle_seed=shuffle):
+                signals, target = signals.to(device), target.to(device)
+                target = target.unsqueeze(1) if target.dim() == 1 else target
+                if len(signals) < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+                    continue  # batch norm cannot train on a single sample
+                loss = criterion(model(signals), target)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total, count = total + float(loss.detach()) * len(signals), count + len(signals)
+            val_probs = predict(model, store, val_rows, batch_size=batch_size, device=device)
+        score = _validation_auroc(y_val, val_probs)
+        record = {"epoch": epoch + 1, "loss": total / max(count, 1), "val_auroc": score if score > -math.inf else None}
+        history.append(record)
+        if score > best_score or best_state is None:
+            best_epoch, best_score = epoch + 1, score
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            if best_path is not None:
+                save_checkpoint(best_path, {"kind": "classifier", "meta": meta or {}, "epoch": epoch + 1,
+                                            "val_auroc": record["val_auroc"], "model": best_state})
+        if last_path is not None:
+            save_checkpoint(last_path, {
+                "kind": "classifier-last", "meta": meta or {}, "fingerprint": fingerprint, "epoch": epoch + 1,
+                "history": history, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "best_epoch": best_epoch, "best_score": best_score, "best_state": best_state,
+            })
+        if on_epoch_end is not None:
+            on_epoch_end(mode, epoch + 1, epochs, record)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return {"best_epoch": best_epoch, "best_val_auroc": best_score if best_score > -math.inf else None,
+            "history": history}

@@ -1,0 +1,59 @@
+"""Building encoders and the classifier that wraps them for fine-tuning and evaluation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ecgcl.engine.inputs import represent, represented_length
+from ecgcl.heads import ClassifierHead
+
+
+def build_encoder(registry, name: str, *, in_leads: int, window: int, representation: str, embed_dim: int,
+                  encoder_args: dict[str, Any]) -> nn.Module:
+    """An encoder from the registry for `window` time samples in the given input representation."""
+    return registry.create("encoder", name, in_leads=in_leads, length=represented_length(window, representation),
+                           embed_dim=embed_dim, **encoder_args)
+
+
+def embed(encoder: nn.Module, batch: Tensor, *, window: int, representation: str) -> Tensor:
+    """(B, L, T) recordings -> (B, D) embeddings.
+
+    When the encoder was pretrained on shorter views (e.g. CLOCS segments of `window` < T samples), each
+    recording is cut into T // window consecutive windows whose embeddings are averaged, as CLOCS does at
+    evaluation time.
+    """
+    b, leads, t = batch.shape
+    if t != window:
+        pieces = t // window
+        batch = batch[..., : pieces * window].reshape(b, leads, pieces, window).transpose(1, 2)
+        batch = batch.reshape(b * pieces, leads, window)
+        return encoder(represent(batch, representation)).reshape(b, pieces, -1).mean(dim=1)
+    return encoder(represent(batch, representation))
+
+
+class Classifier(nn.Module):
+    """Encoder + linear classifier head: (B, L, T) recordings -> (B, outputs) logits."""
+
+    def __init__(self, encoder: nn.Module, num_outputs: int, *, window: int, representation: str,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = ClassifierHead(encoder.embed_dim, num_outputs, dropout=dropout)
+        self.window = window
+        self.representation = representation
+
+    def features(self, batch: Tensor) -> Tensor:
+        return embed(self.encoder, batch, window=self.window, representation=self.representation)
+
+    def forward(self, batch: Tensor) -> Tensor:
+        return self.head(self.features(batch))
+
+
+@torch.no_grad()
+def probabilities(logits: Tensor) -> Tensor:
+    """Sigmoid per output; binary tasks (one output) give (B,)."""
+    probs = torch.sigmoid(logits)
+    return probs[:, 0] if probs.shape[1] == 1 else probs

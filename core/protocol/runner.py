@@ -1,0 +1,320 @@
+"""The repeated patient-level protocol behind `ecgcl run`.
+
+For each of K repeats (seed = config.seed + repeat): split labelled patients into train / validation / test
+(stratified by label); pretrain on every record whose patient is in neither validation nor test; for each
+label fraction, train each method on that fraction of the train patients, keep the epoch with the best
+validation AUROC, and evaluate it once on test. Methods: the pretrained encoder fine-tuned end to end and
+as a frozen linear probe, a randomly initialised frozen encoder with a linear probe, and supervised
+training from scratch (random init, end to end), so every table shows what pretraining adds.
+
+Every finished unit (pretraining of a repeat, one method at one fraction) leaves a file in the results
+folder; rerunning into the same folder skips finished units and resumes unfinished ones after their last
+finished epoch.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecgcl.config import RunConfig
+from ecgcl.errors import EcgclError
+
+
+class Reporter:
+    """Progress callbacks; the CLI shows them with rich, the default ignores them."""
+
+    def stage(self, description: str, epochs: int) -> None:
+        """A unit of training starts (e.g. 'repeat 1 · pretrain')."""
+
+    def epoch(self, stage: str, epoch: int, epochs: int, record: dict[str, Any]) -> None:
+        """An epoch finished (called after its checkpoint is written)."""
+
+    def message(self, text: str) -> None:
+        """A one-line note (a unit skipped because it finished earlier, ...)."""
+
+
+@dataclass
+class Experiment:
+    """What every stage of a run shares: config, store, task targets, components and the device."""
+
+    config: RunConfig
+    store: Any
+    targets: Any
+    registry: Any
+    device: Any
+    augmentation: Any
+    window: int
+    reporter: Reporter = field(default_factory=Reporter)
+
+    @property
+    def in_leads(self) -> int:
+        return int(self.store.signals.shape[1])
+
+    def fingerprint(self, **unit: Any) -> dict[str, Any]:
+        """The settings a saved unit depends on (anything else may change between resumptions)."""
+        keep = {k: v for k, v in self.config.to_dict().items()
+                if k not in ("out", "device", "repeats", "label_fractions", "methods", "data")}
+        return {"config": keep, "store": self.store.hash, **unit}
+
+    def meta(self, **extra: Any) -> dict[str, Any]:
+        """Checkpoint metadata: how to rebuild the model and which data it saw."""
+        from ecgcl.engine.checkpoint import store_meta
+
+        c = self.config
+        return {"encoder": c.encoder, "encoder_args": dict(c.encoder_args), "embed_dim": c.embed_dim,
+                "window": self.window, "representation": c.input, "task": c.task,
+                "class_names": list(self.targets.class_names), "num_outputs": self.targets.num_outputs,
+                "dropout": c.dropout, "aug": c.aug, "loss": c.loss, "loss_args": dict(c.loss_args),
+                **store_meta(self.store), **extra}
+
+    def new_encoder(self, seed: int):
+        """A freshly initialised encoder; the same seed gives the same weights."""
+        import torch
+
+        from ecgcl.engine.model import build_encoder
+
+        torch.manual_seed(seed)
+        return build_encoder(self.registry, self.config.encoder, in_leads=self.in_leads, window=self.window,
+                             representation=self.config.input, embed_dim=self.config.embed_dim,
+                             encoder_args=self.config.encoder_args)
+
+
+def resolve_store_path(data: str | None) -> Path:
+    """The store to use: the given folder, or the PTB-XL sample shipped inside the package."""
+    if data:
+        return Path(data)
+    try:
+        from ecgcl.data.sample import sample_store_path
+    except ImportError as error:
+        raise EcgclError("no --data given and this installation has no embedded sample store; pass --data STORE "
+                         "(create one with `ecgcl ingest`)") from error
+    return Path(sample_store_path())
+
+
+def prepare(config: RunConfig, *, registry=None, reporter: Reporter | None = None) -> Experiment:
+    """Open the store, resolve the task and check every component name before any training starts."""
+    from ecgcl.compose import parse_augmentations
+    from ecgcl.data.store import open_store
+    from ecgcl.data.tasks import task_targets
+    from ecgcl.engine.device import select_device
+    from ecgcl.engine.inputs import represented_length
+
+    if registry is None:
+        from ecgcl.manager import get_registry
+
+        registry = get_registry()
+    store = open_store(resolve_store_path(config.data))
+    targets = task_targets(config.task, store.label_sets, source=f"store {store.path}")
+    device = select_device(config.device)
+    augmentation = parse_augmentations(config.aug, registry)
+    window = view_length(augmentation, store, device)
+    if ("encoder", config.encoder) not in registry:
+        registry.create("encoder", config.encoder)  # raises the registry's "did you mean" error
+    if ("loss", config.loss) not in registry:
+        registry.create("loss", config.loss)
+    experiment = Experiment(config, store, targets, registry, device, augmentation, window, reporter or Reporter())
+    experiment.new_encoder(0)  # fails early, naming the option, for bad --encoder-arg values
+    registry.create("loss", config.loss, **config.loss_args)
+    if represented_length(window, config.input) < 2:
+        raise EcgclError(f"views of {window} samples are too short for --input {config.input}")
+    return experiment
+
+
+def view_length(augmentation, store, device) -> int:
+    """The length of the augmented views (CLOCS segments are shorter than the record), from one dummy batch."""
+    import torch
+
+    leads, length = store.signals.shape[1:]
+    dummy = torch.zeros(2, leads, length, device=device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    view, _ = augmentation.views(dummy, generator)
+    if view.shape[1] != leads or view.shape[2] > length:
+        raise EcgclError(f"augmentation {augmentation!r} returns views of shape {tuple(view.shape[1:])} for records "
+                         f"of {leads} leads x {length} samples; views must keep the leads and not grow")
+    return int(view.shape[2])
+
+
+def run_pretraining(exp: Experiment, rows: np.ndarray, folder: Path, seed: int, *, unit: dict[str, Any],
+                    on_epoch_end=None):
+    """Pretrain a fresh encoder on `rows`; writes `pretrain.last.pt` (resume) and `pretrain.pt` (the encoder)."""
+    from ecgcl.engine.checkpoint import save_checkpoint
+    from ecgcl.engine.device import derive_seed
+    from ecgcl.engine.loops import pretrain
+    from ecgcl.heads import ProjectionHead
+
+    c = exp.config
+    encoder = exp.new_encoder(derive_seed(seed, "init"))
+    projection = ProjectionHead(encoder.embed_dim, encoder.embed_dim, c.projection_dim)
+    loss_fn = exp.registry.create("loss", c.loss, **c.loss_args)
+    meta = exp.meta(stage="pretrain", pool_records=int(len(rows)), **unit)
+    exp.reporter.stage(f"{_label(unit)}pretrain ({len(rows)} records)", c.pretrain_epochs)
+
+    def report(stage, epoch, epochs, record):
+        exp.reporter.epoch(stage, epoch, epochs, record)
+        if on_epoch_end is not None:
+            on_epoch_end(stage, epoch, epochs, record)
+
+    history = pretrain(encoder=encoder, projection=projection, loss_fn=loss_fn, augmentation=exp.augmentation,
+                       store=exp.store, rows=rows, epochs=c.pretrain_epochs, batch_size=c.batch_size, lr=c.lr,
+                       weight_decay=c.weight_decay, seed=derive_seed(seed, "pretrain"), device=exp.device,
+                       window=exp.window, representation=c.input, last_path=folder / "pretrain.last.pt",
+                       meta=meta, fingerprint=exp.fingerprint(stage="pretrain", **unit), on_epoch_end=report)
+    save_checkpoint(folder / "pretrain.pt", {"kind": "encoder", "meta": meta, "history": history,
+                                             "encoder": encoder.state_dict()})
+    return encoder, history
+
+
+def _label(unit: dict[str, Any]) -> str:
+    parts = []
+    if "repeat" in unit:
+        parts.append(f"repeat {unit['repeat'] + 1}")
+    if "label_fraction" in unit:
+        parts.append(f"labels {unit['label_fraction']:g}")
+    if "method" in unit:
+        parts.append(unit["method"])
+    return " · ".join(parts) + (" · " if parts else "")
+
+
+def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, train_rows: np.ndarray,
+                   val_rows: np.ndarray, test_rows: np.ndarray, folder: Path, seed: int, unit: dict[str, Any],
+                   on_epoch_end=None) -> dict[str, Any]:
+    """Train one method, keep the best validation epoch, evaluate it once on test; returns the result row."""
+    import torch
+
+    from ecgcl.engine.device import derive_seed
+    from ecgcl.engine.loops import predict, train_classifier
+    from ecgcl.engine.model import Classifier
+    from ecgcl.protocol.metrics import classification_metrics
+
+    c = exp.config
+    encoder = exp.new_encoder(derive_seed(seed, "init"))
+    if encoder_state is not None:
+        encoder.load_state_dict(encoder_state)
+    torch.manual_seed(derive_seed(seed, method, "head"))
+    model = Classifier(encoder, exp.targets.num_outputs, window=exp.window, representation=c.input, dropout=c.dropout)
+    mode = "linear" if method.endswith("linear") else "finetune"
+    stem = folder / method
+    exp.reporter.stage(f"{_label(unit)}({len(train_rows)} train records)", c.finetune_epochs)
+
+    def report(stage, epoch, epochs, record):
+        exp.reporter.epoch(stage, epoch, epochs, record)
+        if on_epoch_end is not None:
+            on_epoch_end(stage, epoch, epochs, record)
+
+    meta = exp.meta(stage="classifier", mode=mode, train_records=int(len(train_rows)), **unit)
+    fit = train_classifier(model=model, mode=mode, store=exp.store, train_rows=train_rows, val_rows=val_rows,
+                           y=exp.targets.y, epochs=c.finetune_epochs, batch_size=c.batch_size, lr=c.finetune_lr,
+                           weight_decay=c.weight_decay, seed=derive_seed(seed, method), device=exp.device,
+                           last_path=stem.with_suffix(".last.pt"), best_path=stem.with_suffix(".best.pt"),
+                           meta=meta, fingerprint=exp.fingerprint(stage="classifier", **unit), on_epoch_end=report)
+    probs = predict(model, exp.store, test_rows, batch_size=c.batch_size, device=exp.device)
+    metrics = classification_metrics(exp.targets.y[test_rows], probs)
+    return {**unit, "train_records": int(len(train_rows)), "val_records": int(len(val_rows)),
+            "test_records": int(len(test_rows)), **metrics, "best_epoch": fit["best_epoch"],
+            "best_val_auroc": fit["best_val_auroc"], "checkpoint": str(stem.with_suffix(".best.pt")),
+            "history": fit["history"]}
+
+
+@dataclass
+class ProtocolResult:
+    """Per-repeat result rows, the summary over repeats and the results folder."""
+
+    rows: list[dict[str, Any]]
+    summary: list[dict[str, Any]]
+    out: Path
+
+
+def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None = None, overwrite: bool = False,
+                 on_epoch_end: Callable[[str, int, int, dict], None] | None = None) -> ProtocolResult:
+    """Run the whole protocol and write the results folder (see the module docstring)."""
+    import json
+
+    from ecgcl.engine.checkpoint import load_checkpoint
+    from ecgcl.engine.device import seed_everything
+    from ecgcl.protocol.results import plot_label_efficiency, plot_loss_curves, summarise, write_json, write_tables
+    from ecgcl.protocol.splits import (check_both_classes, label_fraction_subset, pretraining_pool,
+                                       split_patients)
+
+    exp = prepare(config, registry=registry, reporter=reporter)
+    out = Path(config.out)
+    if overwrite and (out / "repeats").exists():
+        shutil.rmtree(out / "repeats")
+    out.mkdir(parents=True, exist_ok=True)
+    config.save(out)
+    store, targets = exp.store, exp.targets
+    codes, key = store.patient_codes, targets.stratify_key()
+    needs_pretraining = any(m.startswith("pretrained") for m in config.methods)
+    rows: list[dict[str, Any]] = []
+    pretrain_histories: dict[int, list] = {}
+    for repeat in range(config.repeats):
+        seed = config.seed + repeat
+        seed_everything(seed)
+        split = split_patients(codes, key, targets.labelled, repeat=repeat, seed=seed,
+                               val_fraction=config.val_fraction, test_fraction=config.test_fraction)
+        check_both_classes(targets.y, split.parts(), repeat=repeat + 1, task=config.task,
+                           class_names=targets.class_names)
+        pool = pretraining_pool(codes, split)
+        folder = out / "repeats" / f"repeat_{repeat + 1}"
+        folder.mkdir(parents=True, exist_ok=True)
+        ids = store.metadata["record_id"].astype(str).to_numpy()
+        write_json(folder / "split.json", {"seed": seed, **{p: ids[r].tolist() for p, r in split.parts().items()},
+                                           "pretraining_pool": ids[pool].tolist()})
+        encoder_state = None
+        if needs_pretraining:
+            unit = {"repeat": repeat}
+            done = folder / "pretrain.pt"
+            if done.is_file() and load_checkpoint(done)["meta"].get("pool_records") == len(pool) and \
+                    _fingerprint_of(folder / "pretrain.last.pt") == exp.fingerprint(stage="pretrain", **unit):
+                saved = load_checkpoint(done)
+                encoder_state, pretrain_histories[repeat] = saved["encoder"], saved["history"]
+                exp.reporter.message(f"repeat {repeat + 1}: pretraining already finished, reusing {done}")
+            else:
+                encoder, pretrain_histories[repeat] = run_pretraining(exp, pool, folder, seed, unit=unit,
+                                                                      on_epoch_end=on_epoch_end)
+                encoder_state = {k: v.detach().cpu() for k, v in encoder.state_dict().items()}
+        for fraction in config.label_fractions:
+            train_rows = label_fraction_subset(split.train, codes, key, fraction, seed)
+            check_both_classes(targets.y, {f"train ({fraction:g} of labels)": train_rows}, repeat=repeat + 1,
+                               task=config.task, class_names=targets.class_names)
+            sub = folder / f"labels_{fraction:g}"
+            sub.mkdir(exist_ok=True)
+            for method in config.methods:
+                unit = {"repeat": repeat, "seed": seed, "label_fraction": fraction, "method": method}
+                result_file = sub / f"{method}.json"
+                if result_file.is_file():
+                    saved = json.loads(result_file.read_text())
+                    if saved.get("fingerprint") == exp.fingerprint(stage="classifier", **unit):
+                        rows.append(_restore_nan(saved))
+                        exp.reporter.message(f"{_label(unit)}already finished")
+                        continue
+                state = encoder_state if method.startswith("pretrained") else None
+                row = run_finetuning(exp, method=method, encoder_state=state, train_rows=train_rows,
+                                     val_rows=split.val, test_rows=split.test, folder=sub, seed=seed, unit=unit,
+                                     on_epoch_end=on_epoch_end)
+                write_json(result_file, {**row, "fingerprint": exp.fingerprint(stage="classifier", **unit)})
+                (sub / f"{method}.last.pt").unlink(missing_ok=True)  # finished: the best checkpoint remains
+                rows.append(row)
+    summary = summarise(rows)
+    write_tables(out, rows, summary)
+    plot_loss_curves(out / "loss_curves.png", pretrain_histories, rows)
+    plot_label_efficiency(out / "label_efficiency.png", summary)
+    return ProtocolResult(rows, summary, out)
+
+
+def _fingerprint_of(path: Path) -> dict | None:
+    from ecgcl.engine.checkpoint import load_checkpoint
+
+    return load_checkpoint(path).get("fingerprint") if path.is_file() else None
+
+
+def _restore_nan(row: dict[str, Any]) -> dict[str, Any]:
+    """JSON stores NaN metrics as null; bring them back as NaN for the summary."""
+    from ecgcl.protocol.metrics import METRIC_NAMES
+
+    return {k: (float("nan") if k in METRIC_NAMES and v is None else v) for k, v in row.items() if k != "fingerprint"}
