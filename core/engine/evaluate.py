@@ -36,7 +36,7 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathL
     """
     from ecgcl.data.store import open_store
     from ecgcl.data.tasks import task_targets
-    from ecgcl.engine.checkpoint import check_store_matches, load_checkpoint
+    from ecgcl.engine.checkpoint import check_store_matches, load_checkpoint, same_preprocessing
     from ecgcl.engine.device import select_device
     from ecgcl.engine.loops import predict
     from ecgcl.protocol.metrics import classification_metrics
@@ -65,4 +65,5 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathL
     probs = predict(model, store, rows, batch_size=batch_size, device=select_device(device))
     return {"checkpoint": str(checkpoint_path), "store": str(store.path), "task": meta["task"],
             "records": int(len(rows)), "same_data_as_training": store.hash == meta["manifest_hash"],
+            "same_filter_as_training": same_preprocessing(meta, store),
             **classification_metrics(targets.y[rows], probs)}

@@ -85,7 +85,7 @@ def summary_tables(summary: Sequence[dict[str, Any]]) -> list:
     for fraction in sorted({r["label_fraction"] for r in summary}):
         rows = [r for r in summary if r["label_fraction"] == fraction]
         n = max(r["repeats"] for r in rows)
-        table = Table(title=f"Test metrics, {fraction:g} of training labels, {n} repeats: mean ± 95% CI half-width",
+        table = Table(title=f"Test metrics, label fraction {fraction:g}, {n} repeats: mean ± 95% CI half-width",
                       title_justify="left")
         table.add_column("metric")
         for r in rows:
