@@ -44,6 +44,7 @@ WORKER = textwrap.dedent(
             loss.backward()
             results[name] = (loss.item(), a.grad, b.grad)
         torch.save(results, f"{folder}/rank{local_rank}.pt")
+        dist.barrier()  # no rank tears gloo down while another still talks to it (that aborts the process)
         dist.destroy_process_group()
 
     if __name__ == "__main__":
