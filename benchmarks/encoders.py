@@ -14,11 +14,34 @@ import argparse
 import contextlib
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from ecgcl.heads import ProjectionHead
 from ecgcl.manager import create_plugin_manager
+
+
+PTBXL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ptbxl"
+
+
+def real_batch(batch: int, leads: int, length: int) -> tuple[torch.Tensor, str]:
+    """`batch` real PTB-XL ECGs of `length` samples: 100 Hz records for 1000, 500 Hz ones for 5000.
+
+    Other lengths crop or tile those; only where the shared data is absent does it fall back to noise.
+    """
+    import numpy as np
+
+    folder = PTBXL / ("records500/00000" if length > 1000 else "records100/00000")
+    headers = sorted(folder.glob("*.hea"))[:batch]
+    if len(headers) < batch:
+        return torch.randn(batch, leads, length), "random noise (shared PTB-XL data not found)"
+    import wfdb
+
+    signals = np.stack([wfdb.rdsamp(str(h.with_suffix("")))[0].T for h in headers]).astype(np.float32)
+    signals = np.nan_to_num(signals)[:, :leads]
+    reps = -(-length // signals.shape[-1])
+    return torch.from_numpy(np.tile(signals, (1, 1, reps))[..., :length].copy()), f"{batch} real PTB-XL records ({folder.parent.name})"
 
 
 @dataclass
@@ -40,7 +63,8 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(registry, name: str, args: argparse.Namespace, length: int, bf16: bool, compile_: bool) -> Row:
+def measure(registry, name: str, args: argparse.Namespace, length: int, bf16: bool, compile_: bool,
+            batch: torch.Tensor) -> Row:
     """Seconds per training step (median of `args.steps` after `args.warmup` warm-up steps)."""
     device = torch.device(args.device)
     torch.manual_seed(0)
@@ -52,9 +76,7 @@ def measure(registry, name: str, args: argparse.Namespace, length: int, bf16: bo
     step_model = torch.compile(model) if compile_ else model
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     generator = torch.Generator(device=device).manual_seed(0)
-    shape = (args.batch, args.leads, length)
-    view1 = torch.randn(shape, generator=generator, device=device)
-    view2 = view1 + 0.1 * torch.randn(shape, generator=generator, device=device)
+    view1, view2 = registry.create("augmentation", "noise", std=0.1).views(batch.to(device), generator)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
     def step() -> None:
@@ -113,10 +135,12 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for length in args.lengths:
+        batch, origin = real_batch(args.batch, args.leads, length)
+        print(f"input {args.leads} x {length}: {origin}, views from the `noise` augmentation")
         for bf16, compile_ in modes:
             baseline = None
             for name in names:
-                row = measure(registry, name, args, length, bf16, compile_)
+                row = measure(registry, name, args, length, bf16, compile_, batch)
                 if name == "cnn":
                     baseline = row.ecgs_per_second
                 ratio = f"{row.ecgs_per_second / baseline:6.2f}x" if baseline else "    n/a"
