@@ -49,6 +49,121 @@ def _common_options(func):
     return func
 
 
+def _speed_options(func):
+    """Options that change how fast training runs, not what it computes (see `ecgcl.engine.options`)."""
+    options = [
+        click.option("--bf16", is_flag=True, help="bfloat16 autocast for the encoder (GPU; also works on CPU)."),
+        click.option("--compile", "compile_", is_flag=True, help="torch.compile the encoder and projection."),
+        click.option("--workers", type=int, default=0, show_default=True,
+                     help="DataLoader worker processes reading the store (0 = in the training process)."),
+        click.option("--pin-memory", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+                     help="Pinned host memory with non-blocking copies (auto = on for CUDA)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _launcher_options(func):
+    """Multi-process options of `ecgcl pretrain`: re-run the command through PyTorch's torchrun."""
+    options = [
+        click.option("--launcher", type=click.Choice(["none", "torchrun"]), default="none", show_default=True,
+                     help="torchrun: start --nproc-per-node processes with `python -m torch.distributed.run`."),
+        click.option("--nproc-per-node", type=int, default=1, show_default=True,
+                     help="Processes per node with --launcher torchrun (one per GPU; any number on CPU)."),
+        click.option("--nnodes", type=int, default=1, show_default=True, help="Number of nodes (torchrun)."),
+        click.option("--rdzv-endpoint", metavar="HOST:PORT",
+                     help="Rendezvous address shared by all nodes when --nnodes > 1 (torchrun's c10d rendezvous)."),
+        click.option("--rdzv-id", default="ecgcl", show_default=True, help="Job id shared by all nodes (torchrun)."),
+        click.option("--no-sync-bn", "no_sync_bn", is_flag=True,
+                     help="Under multi-GPU DDP keep per-GPU BatchNorm statistics instead of SyncBatchNorm."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+LAUNCHER_PARAMS = ("launcher", "nproc_per_node", "nnodes", "rdzv_endpoint", "rdzv_id")
+
+
+def _train_options(bf16: bool, compile_: bool, workers: int, pin_memory: str, *, sync_batchnorm: bool = True,
+                   timer=None):
+    from ecgcl.engine.options import TrainOptions
+
+    pin = {"auto": None, "on": True, "off": False}[pin_memory]
+    return TrainOptions(bf16=bf16, compile=compile_, workers=workers, pin_memory=pin,
+                        sync_batchnorm=sync_batchnorm, timer=timer)
+
+
+def _refuse_multiprocess(command: str) -> None:
+    """`run` and `finetune` train in one process; under a multi-process torchrun every rank would redo them."""
+    from ecgcl.distributed import env_world_size
+
+    if env_world_size() > 1:
+        raise EcgclError(f"`ecgcl {command}` runs in one process, but torchrun started {env_world_size()}; "
+                         "use `ecgcl pretrain --launcher torchrun` for multi-process pretraining, then "
+                         "`ecgcl finetune --checkpoint OUT/pretrain.pt`")
+
+
+def _given_args(ctx: click.Context, skip: tuple[str, ...]) -> list[str]:
+    """The options of this invocation that came from the command line (or environment), as arguments again."""
+    from click.core import ParameterSource
+
+    args: list[str] = []
+    for param in ctx.command.params:
+        if param.name in skip or not isinstance(param, click.Option):
+            continue
+        if ctx.get_parameter_source(param.name) not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+            continue
+        value = ctx.params[param.name]
+        if param.is_flag:
+            if value:
+                args.append(param.opts[0])
+            elif param.secondary_opts:
+                args.append(param.secondary_opts[0])
+            continue
+        for item in (value if param.multiple else (value,)):
+            args += [param.opts[0], str(item)]
+    return args
+
+
+def _relaunch_with_torchrun(ctx: click.Context, config, *, nproc_per_node: int, nnodes: int,
+                            rdzv_endpoint: str | None, rdzv_id: str) -> int:
+    """Run this very command again under `python -m torch.distributed.run` (torchrun); returns its exit code.
+
+    Checks what can be checked here first (process counts, the device, the batch split) so those mistakes are
+    one line with exit code 2 instead of one failure per rank.
+    """
+    import subprocess
+    import sys
+
+    from ecgcl.distributed import launched_by_torchrun, resolve_device
+
+    if launched_by_torchrun():
+        raise EcgclError("--launcher torchrun given inside a process torchrun already started; drop --launcher")
+    if nproc_per_node < 1:
+        raise EcgclError(f"--nproc-per-node must be at least 1, got {nproc_per_node}")
+    if nnodes < 1:
+        raise EcgclError(f"--nnodes must be at least 1, got {nnodes}")
+    if nnodes > 1 and not rdzv_endpoint:
+        raise EcgclError(f"--nnodes {nnodes} needs --rdzv-endpoint HOST:PORT (the same on every node)")
+    device = resolve_device(config.device, nproc_per_node - 1)  # the highest local rank must have its GPU too
+    world = nproc_per_node * nnodes
+    if config.batch_size % world:
+        raise EcgclError(f"--batch-size {config.batch_size} must be divisible by the {world} processes "
+                         f"(--nproc-per-node x --nnodes); it is the global batch")
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc_per_node),
+               "--nnodes", str(nnodes)]
+    if nnodes == 1 and not rdzv_endpoint:
+        command.append("--standalone")
+    else:
+        command += ["--rdzv-backend", "c10d", "--rdzv-endpoint", rdzv_endpoint, "--rdzv-id", rdzv_id]
+    command += ["-m", "ecgcl.cli", ctx.info_name, *_given_args(ctx, LAUNCHER_PARAMS)]
+    if device.type == "cpu":
+        _console().print(f"[dim]torchrun: {world} processes, gloo on CPU[/dim]")
+    return subprocess.call(command)
+
+
 def _with_defaults(command: click.Command) -> click.Command:
     """Append each option's default (from `RunConfig`) to its help, since the options themselves default to None."""
     from ecgcl.config import RunConfig
@@ -124,11 +239,14 @@ def _console():
 @click.option("--methods", help="Comma-separated: pretrained_finetune,pretrained_linear,random_linear,supervised.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (its saved config.json is the config).")
 @click.option("--overwrite", is_flag=True, help="Discard earlier results in --out and start again.")
-def run_command(config_file, resume, overwrite, **params) -> None:
+@_speed_options
+def run_command(config_file, resume, overwrite, bf16, compile_, workers, pin_memory, **params) -> None:
     """Pretrain, fine-tune and evaluate over K repeated patient-level splits, with baselines.
 
     Example: ecgcl run --aug permute+noise --encoder cnn_attn_lstm --data STORE --repeats 5
     """
+    _refuse_multiprocess("run")
+    options = _train_options(bf16, compile_, workers, pin_memory)
     if resume:
         if overwrite:
             raise EcgclError("--resume and --overwrite contradict each other")
@@ -137,11 +255,12 @@ def run_command(config_file, resume, overwrite, **params) -> None:
             raise EcgclError(f"--resume: {saved} does not exist (nothing to resume)")
         config_file = config_file or str(saved)
     config = _resolve(config_file, params)
+    from ecgcl.engine.options import training_options
     from ecgcl.protocol.results import summary_tables
     from ecgcl.protocol.runner import run_protocol
 
     console = _console()
-    with RichReporter(console) as reporter:
+    with RichReporter(console) as reporter, training_options(options):
         result = run_protocol(config, reporter=reporter, overwrite=overwrite)
     for table in summary_tables(result.summary):
         console.print(table)
@@ -161,30 +280,60 @@ def _discard_partial(out: Path, overwrite: bool) -> None:
 @click.command("pretrain")
 @_common_options
 @click.option("--overwrite", is_flag=True, help="Start again instead of resuming an unfinished run in --out.")
-def pretrain_command(config_file, overwrite, **params) -> None:
+@_speed_options
+@_launcher_options
+@click.pass_context
+def pretrain_command(ctx, config_file, overwrite, bf16, compile_, workers, pin_memory, launcher, nproc_per_node,
+                     nnodes, rdzv_endpoint, rdzv_id, no_sync_bn, **params) -> None:
     """Contrastive pretraining on every record of a store; writes OUT/pretrain.pt.
 
     Use `ecgcl run` for the protocol that keeps validation and test patients out of pretraining.
+    Several processes: `--launcher torchrun --nproc-per-node N` (or `torchrun --nproc-per-node N -m ecgcl.cli
+    pretrain ...`); --batch-size is then the global batch, and only rank 0 writes files.
     """
+    from contextlib import nullcontext
+
     import numpy as np
 
+    from ecgcl.distributed import barrier, distributed_session
     from ecgcl.engine.device import seed_everything
-    from ecgcl.protocol.runner import prepare, run_pretraining
+    from ecgcl.engine.options import StepTimer, training_options
+    from ecgcl.protocol.runner import Reporter, prepare, run_pretraining
 
     config = _resolve(config_file, params)
     if config.pretrain_epochs < 1:
         raise EcgclError("--pretrain-epochs must be at least 1 for `ecgcl pretrain`")
-    console = _console()
+    timer = StepTimer(skip=1)  # the first step pays for warm-up (and torch.compile)
+    options = _train_options(bf16, compile_, workers, pin_memory, sync_batchnorm=not no_sync_bn, timer=timer)
+    if launcher == "torchrun":
+        code = _relaunch_with_torchrun(ctx, config, nproc_per_node=nproc_per_node, nnodes=nnodes,
+                                       rdzv_endpoint=rdzv_endpoint, rdzv_id=rdzv_id)
+        ctx.exit(code)
     out = Path(config.out)
-    _discard_partial(out, overwrite)
-    with RichReporter(console) as reporter:
-        exp = prepare(config, reporter=reporter)
-        out.mkdir(parents=True, exist_ok=True)
-        config.save(out)
-        seed_everything(config.seed)
-        _, history = run_pretraining(exp, np.arange(len(exp.store)), out, config.seed, unit={})
-    console.print(f"pretrained {config.encoder} for {len(history)} epochs (final loss {history[-1]['loss']:.4f}); "
-                  f"checkpoint {out / 'pretrain.pt'}")
+    with distributed_session(config.device) as session:
+        if config.batch_size % session.world_size:
+            raise EcgclError(f"--batch-size {config.batch_size} must be divisible by the {session.world_size} "
+                             "processes; it is the global batch")
+        console = _console() if session.is_main else None
+        reporting = RichReporter(console) if session.is_main else nullcontext(Reporter())
+        with reporting as reporter:
+            exp = prepare(config, reporter=reporter)
+            exp.device = session.device
+            if session.is_main:
+                _discard_partial(out, overwrite)
+                out.mkdir(parents=True, exist_ok=True)
+                config.save(out)
+            barrier()  # no rank looks for a resume file before rank 0 has discarded stale ones
+            seed_everything(config.seed)
+            with training_options(options):
+                _, history = run_pretraining(exp, np.arange(len(exp.store)), out, config.seed, unit={})
+            barrier()
+        if session.is_main:
+            ranks = f" on {session.world_size} processes ({session.backend})" if session.world_size > 1 else ""
+            console.print(f"pretrained {config.encoder} for {len(history)} epochs{ranks} (final loss "
+                          f"{history[-1]['loss']:.4f}); checkpoint {out / 'pretrain.pt'}")
+            if timer.steps:
+                console.print(f"throughput: {timer.summary()} on {session.device}")
 
 
 @click.command("finetune")
@@ -196,8 +345,14 @@ def pretrain_command(config_file, overwrite, **params) -> None:
 @click.option("--label-fraction", "label_fraction", type=float, default=1.0, show_default=True,
               help="Fraction of the training patients whose labels are used.")
 @click.option("--overwrite", is_flag=True, help="Start again instead of resuming an unfinished run in --out.")
-def finetune_command(config_file, checkpoint, mode, label_fraction, overwrite, **params) -> None:
+@_speed_options
+def finetune_command(config_file, checkpoint, mode, label_fraction, overwrite, bf16, compile_, workers, pin_memory,
+                     **params) -> None:
     """Fine-tune an encoder on one patient-level split; keep the best validation epoch; report test metrics."""
+    from ecgcl.engine.options import training_options
+
+    _refuse_multiprocess("finetune")
+    options = _train_options(bf16, compile_, workers, pin_memory)
     from ecgcl.engine.checkpoint import check_encoder_matches, check_store_matches, load_checkpoint
     from ecgcl.engine.device import seed_everything
     from ecgcl.protocol.results import write_json
@@ -238,9 +393,11 @@ def finetune_command(config_file, checkpoint, mode, label_fraction, overwrite, *
         config.save(out)
         method = ("pretrained_" if checkpoint else "random_") + mode if mode == "linear" else \
             ("pretrained_finetune" if checkpoint else "supervised")
-        row = run_finetuning(exp, method=method, encoder_state=encoder_state, train_rows=train, val_rows=split.val,
-                             test_rows=split.test, folder=out, seed=config.seed,
-                             unit={"repeat": 0, "seed": config.seed, "label_fraction": label_fraction, "method": method})
+        with training_options(options):
+            row = run_finetuning(exp, method=method, encoder_state=encoder_state, train_rows=train,
+                                 val_rows=split.val, test_rows=split.test, folder=out, seed=config.seed,
+                                 unit={"repeat": 0, "seed": config.seed, "label_fraction": label_fraction,
+                                       "method": method})
     write_json(out / "metrics.json", row)
     _print_metrics(console, {k: v for k, v in row.items() if k != "history"}, f"{method}: test metrics")
     console.print(f"best checkpoint (epoch {row['best_epoch']}): {row['checkpoint']}")

@@ -20,8 +20,15 @@ FORMAT = "ecgcl-checkpoint-1"
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Write `payload` to `path` through a temporary file and a rename, so a crash never leaves half a file."""
+    """Write `payload` to `path` through a temporary file and a rename, so a crash never leaves half a file.
+
+    Under torch.distributed only rank 0 writes (every rank holds the same weights); other ranks return the path.
+    """
+    from ecgcl.distributed import is_main_process
+
     path = Path(path)
+    if not is_main_process():
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

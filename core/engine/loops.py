@@ -16,13 +16,15 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
 from ecgcl.data.dataset import ECGDataset, collate_batch
 from ecgcl.data.store import ECGStore
+from ecgcl.distributed import all_reduce_sum, barrier, rank, world_size
 from ecgcl.engine.checkpoint import load_checkpoint, save_checkpoint
 from ecgcl.engine.device import derive_seed
 from ecgcl.engine.model import Classifier, embed, probabilities
+from ecgcl.engine.options import TrainOptions, current_options, now
 from ecgcl.errors import EcgclError
 from ecgcl.protocol.metrics import classification_metrics
 
@@ -30,13 +32,89 @@ EpochCallback = Callable[[str, int, int, dict[str, Any]], None]
 
 
 def _loader(store: ECGStore, rows: np.ndarray, targets: np.ndarray | None, batch_size: int, *,
-            shuffle_seed: int | None = None, drop_last: bool = False) -> DataLoader:
+            shuffle_seed: int | None = None, drop_last: bool = False, options: TrainOptions | None = None,
+            device: torch.device | None = None) -> DataLoader:
     """Batches of `rows` in a seeded random order (or in order); reads each batch in one memory-map access."""
     if shuffle_seed is not None:
         rows = rows[np.random.default_rng(shuffle_seed).permutation(len(rows))]
     drop_last = drop_last and len(rows) >= batch_size
     return DataLoader(ECGDataset(store, rows, targets), batch_size=batch_size, shuffle=False, drop_last=drop_last,
-                      collate_fn=collate_batch)
+                      collate_fn=collate_batch, **_loading_kwargs(options, device))
+
+
+def _loading_kwargs(options: TrainOptions | None, device: torch.device | None) -> dict[str, Any]:
+    """DataLoader worker / pinned-memory settings from the options (none: read in this process)."""
+    if options is None:
+        return {}
+    kwargs: dict[str, Any] = {"pin_memory": device is not None and options.pin(device)}
+    if options.workers > 0:
+        kwargs.update(num_workers=options.workers, persistent_workers=True, prefetch_factor=options.prefetch)
+    return kwargs
+
+
+def pretraining_loader(store: ECGStore, rows: np.ndarray, global_batch: int, *, seed: int,
+                       options: TrainOptions | None = None, device: torch.device | None = None) -> DataLoader:
+    """This rank's share of the seeded global batches over `rows`, through a `DistributedSampler`.
+
+    The sampler is used with one process too: with shuffle seed `seed` (and `set_epoch`), rank r of N reads
+    positions r, r + N, r + 2N ... of one permutation, so with a per-rank batch of `global_batch / N` the
+    union of the ranks' k-th batches is the single process's k-th batch, whatever N is.
+    """
+    world, this_rank = world_size(), rank()
+    if global_batch % world:
+        raise EcgclError(f"--batch-size {global_batch} must be divisible by the number of processes ({world}); "
+                         "it is the global batch, split evenly over the ranks")
+    dataset = ECGDataset(store, rows, None)
+    sampler = DistributedSampler(dataset, num_replicas=world, rank=this_rank, shuffle=True, seed=seed,
+                                 drop_last=True)
+    drop_last = len(rows) >= global_batch
+    return DataLoader(dataset, batch_size=global_batch // world, sampler=sampler, drop_last=drop_last,
+                      collate_fn=collate_batch, **_loading_kwargs(options, device))
+
+
+class ContrastivePair(nn.Module):
+    """Encoder + projection applied to both views in one call: `(view1, view2) -> (z1, z2)`.
+
+    One module with one forward is what DistributedDataParallel and `torch.compile` wrap; each view still
+    goes through the encoder on its own, so batch-norm statistics are those of one view, as before.
+    """
+
+    def __init__(self, encoder: nn.Module, projection: nn.Module, *, window: int, representation: str) -> None:
+        super().__init__()
+        self.encoder, self.projection = encoder, projection
+        self.window, self.representation = window, representation
+
+    def forward(self, view1: torch.Tensor, view2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z1 = self.projection(embed(self.encoder, view1, window=self.window, representation=self.representation))
+        z2 = self.projection(embed(self.encoder, view2, window=self.window, representation=self.representation))
+        return z1, z2
+
+
+def wrap_for_training(module: nn.Module, device: torch.device, options: TrainOptions) -> nn.Module:
+    """DDP (with SyncBatchNorm on CUDA unless disabled) when distributed, then `torch.compile` if asked.
+
+    The returned module shares its parameters with `module`, whose own state dict stays the one to save.
+    """
+    wrapped = module
+    if world_size() > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        if device.type == "cuda" and options.sync_batchnorm:
+            wrapped = nn.SyncBatchNorm.convert_sync_batchnorm(wrapped)
+        wrapped = DistributedDataParallel(wrapped, device_ids=[device.index] if device.type == "cuda" else None)
+    if options.compile:
+        wrapped = torch.compile(wrapped)
+    return wrapped
+
+
+def _average_gradients(params: list[nn.Parameter]) -> None:
+    """Average the gradients of parameters outside DDP (e.g. a learnable loss temperature) over the ranks."""
+    if world_size() == 1:
+        return
+    for p in params:
+        if p.grad is not None:
+            torch.distributed.all_reduce(p.grad)
+            p.grad /= world_size()
 
 
 def _resume(last_path: Path | None, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
@@ -54,18 +132,32 @@ def pretrain(*, encoder: nn.Module, projection: nn.Module, loss_fn: nn.Module, a
              rows: np.ndarray, epochs: int, batch_size: int, lr: float, weight_decay: float, seed: int,
              device: torch.device, window: int, representation: str, last_path: Path | None = None,
              meta: dict[str, Any] | None = None, fingerprint: dict[str, Any] | None = None,
-             on_epoch_end: EpochCallback | None = None) -> list[dict[str, Any]]:
+             on_epoch_end: EpochCallback | None = None, options: TrainOptions | None = None) -> list[dict[str, Any]]:
     """Contrastive pretraining on the records `rows`: two augmented views -> encoder -> projection -> loss.
 
     Returns the per-epoch history (`epoch`, `loss`). The loss receives the patient codes of the batch, which
     the patient-aware CLOCS loss uses and NT-Xent ignores.
+
+    Under torch.distributed (torchrun) `batch_size` is the global batch: each rank reads its share through a
+    `DistributedSampler`, the model is wrapped in DDP, the losses gather embeddings over the ranks, the
+    epoch loss is averaged over all ranks, and only rank 0 writes `last_path`. A checkpoint written with
+    N ranks resumes with any other number. `options` (default: the active `training_options`) selects
+    bf16 autocast, torch.compile and data-loading workers; augmentation runs on `device`.
     """
     if len(rows) < 2:
         raise EcgclError("pretraining needs at least 2 records in the pool")
+    options = options or current_options()
+    if options.bf16 and options.compile and device.type == "cpu":
+        # measured with torch 2.13 CPU: inductor's bf16 kernels give NaN losses from the first epoch
+        raise EcgclError("--bf16 together with --compile gives NaN losses on CPU with this PyTorch; "
+                         "use one of them on CPU (both are meant for GPUs)")
+    world, this_rank = world_size(), rank()
     encoder.to(device)
     projection.to(device)
     loss_fn.to(device)
-    params = list(encoder.parameters()) + list(projection.parameters()) + list(loss_fn.parameters())
+    pair = ContrastivePair(encoder, projection, window=window, representation=representation)
+    loss_params = list(loss_fn.parameters())
+    params = list(encoder.parameters()) + list(projection.parameters()) + loss_params
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     fingerprint = fingerprint or {}
     history: list[dict[str, Any]] = []
@@ -76,27 +168,48 @@ def pretrain(*, encoder: nn.Module, projection: nn.Module, loss_fn: nn.Module, a
         projection.load_state_dict(state["projection"])
         optimizer.load_state_dict(state["optimizer"])
         start, history = state["epoch"], state["history"]
+    if start >= epochs:
+        return history
+    model = wrap_for_training(pair, device, options)
+    loader = pretraining_loader(store, rows, batch_size, seed=derive_seed(seed, "pretrain", "shuffle"),
+                                options=options, device=device)
+    non_blocking = options.pin(device)
+    timer = options.timer
+    # per-rank streams: one process keeps the seeds of a plain single-process run
+    stream = () if world == 1 else ("rank", this_rank)
     for epoch in range(start, epochs):
-        torch.manual_seed(derive_seed(seed, "pretrain", "torch", epoch))
-        generator = torch.Generator(device=device).manual_seed(derive_seed(seed, "pretrain", "aug", epoch))
-        encoder.train()
-        projection.train()
-        total, count = 0.0, 0
-        for signals, _, patients in _loader(store, rows, None, batch_size, drop_last=True,
-                                            shuffle_seed=derive_seed(seed, "pretrain", "shuffle", epoch)):
-            if len(signals) < 2:
+        torch.manual_seed(derive_seed(seed, "pretrain", "torch", epoch, *stream))
+        generator = torch.Generator(device=device).manual_seed(derive_seed(seed, "pretrain", "aug", epoch, *stream))
+        loader.sampler.set_epoch(epoch)
+        pair.train()
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        count = 0
+        batches = iter(loader)
+        while True:
+            began = now(device) if timer is not None else 0.0
+            try:
+                signals, _, patients = next(batches)
+            except StopIteration:
+                break
+            if len(signals) * world < 2:
                 continue
-            signals, patients = signals.to(device), patients.to(device)
+            signals = signals.to(device, non_blocking=non_blocking)
+            patients = patients.to(device, non_blocking=non_blocking)
+            loaded = now(device) if timer is not None else 0.0
             view1, view2 = augmentation.views(signals, generator)
-            z1 = projection(embed(encoder, view1, window=window, representation=representation))
-            z2 = projection(embed(encoder, view2, window=window, representation=representation))
-            loss = loss_fn(z1, z2, patient_ids=patients)
+            with options.autocast(device):
+                z1, z2 = model(view1, view2)
+            loss = loss_fn(z1.float(), z2.float(), patient_ids=patients)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            _average_gradients(loss_params)
             optimizer.step()
-            total += float(loss.detach()) * len(signals)
+            total += loss.detach().double() * len(signals)
             count += len(signals)
-        record = {"epoch": epoch + 1, "loss": total / max(count, 1)}
+            if timer is not None:
+                timer.record(loaded - began, now(device) - began, len(signals) * world)
+        total_all, count_all = all_reduce_sum([float(total), float(count)], device=device)
+        record = {"epoch": epoch + 1, "loss": total_all / max(count_all, 1)}
         history.append(record)
         if last_path is not None:
             save_checkpoint(last_path, {
@@ -104,6 +217,7 @@ def pretrain(*, encoder: nn.Module, projection: nn.Module, loss_fn: nn.Module, a
                 "history": history, "encoder": encoder.state_dict(), "projection": projection.state_dict(),
                 "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
             })
+            barrier()  # every rank leaves the epoch with the resume file on disk
         if on_epoch_end is not None:
             on_epoch_end("pretrain", epoch + 1, epochs, record)
     return history
@@ -135,14 +249,18 @@ def train_classifier(*, model: Classifier, mode: str, store: ECGStore, train_row
                      weight_decay: float, seed: int, device: torch.device, last_path: Path | None = None,
                      best_path: Path | None = None, meta: dict[str, Any] | None = None,
                      fingerprint: dict[str, Any] | None = None,
-                     on_epoch_end: EpochCallback | None = None) -> dict[str, Any]:
+                     on_epoch_end: EpochCallback | None = None,
+                     options: TrainOptions | None = None) -> dict[str, Any]:
     """Train `model` on `train_rows` and keep the epoch with the best validation AUROC.
 
     `mode="finetune"` trains encoder and head end to end; `mode="linear"` freezes the encoder (eval mode)
     and trains only the head on embeddings computed once. `y` is the task's target array for the whole
     store. On return the model holds the best epoch's weights; the result gives `best_epoch`,
-    `best_val_auroc` and the per-epoch `history` (train loss, validation AUROC).
+    `best_val_auroc` and the per-epoch `history` (train loss, validation AUROC). `options` (default: the
+    active `training_options`) give bf16 autocast and loader workers / pinned memory for end-to-end training.
+    Fine-tuning runs in one process (it is small next to pretraining).
     """
+    options = options or current_options()
     if mode not in ("finetune", "linear"):
         raise EcgclError(f"fine-tuning mode must be 'finetune' or 'linear', not {mode!r}")
     model.to(device)
@@ -190,12 +308,17 @@ def train_classifier(*, model: Classifier, mode: str, store: ECGStore, train_row
                 val_probs = probabilities(model.head(val_x)).cpu().numpy().astype(np.float64)
         else:
             model.train()
-            for signals, target, _ in _loader(store, train_rows, y, batch_size, shuffle_seed=shuffle):
-                signals, target = signals.to(device), target.to(device)
+            non_blocking = options.pin(device)
+            for signals, target, _ in _loader(store, train_rows, y, batch_size, shuffle_seed=shuffle,
+                                              options=options, device=device):
+                signals = signals.to(device, non_blocking=non_blocking)
+                target = target.to(device, non_blocking=non_blocking)
                 target = target.unsqueeze(1) if target.dim() == 1 else target
                 if len(signals) < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
                     continue  # batch norm cannot train on a single sample
-                loss = criterion(model(signals), target)
+                with options.autocast(device):
+                    logits = model(signals)
+                loss = criterion(logits.float(), target)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -21,12 +21,14 @@ class CNNEncoder(Encoder):
         depth: int = 4,
         kernel_size: int = 7,
         dropout: float = 0.1,
+        norm: str = "batch",
     ) -> None:
-        """`width` conv channels, `depth` residual blocks (each halves time), `dropout` inside blocks and before the output."""
-        check_options("cnn", width=width, depth=depth, kernel_size=kernel_size, dropout=dropout, embed_dim=embed_dim,
-                      in_leads=in_leads, length=length)
+        """`width` conv channels, `depth` residual blocks (each halves time), `dropout` inside blocks and before the
+        output, `norm` after each convolution: batch, group (independent of batch splits) or none."""
+        check_options("cnn", width=width, depth=depth, kernel_size=kernel_size, dropout=dropout, norm=norm,
+                      embed_dim=embed_dim, in_leads=in_leads, length=length)
         super().__init__(in_leads, length, embed_dim)
-        self.frontend = ConvFrontEnd(in_leads, width, depth, kernel_size, dropout)
+        self.frontend = ConvFrontEnd(in_leads, width, depth, kernel_size, dropout, norm=norm)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(2 * width, embed_dim)
 

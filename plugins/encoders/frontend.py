@@ -7,13 +7,35 @@ recurrent or attention layer sees it: that keeps the LSTM and self-attention enc
 
 from __future__ import annotations
 
+import math
+
 from torch import Tensor, nn
 
 from ecgcl.errors import EcgclError
 
+NORMS = ("batch", "group", "none")
 
-def check_options(encoder: str, *, width: int, depth: int, kernel_size: int, dropout: float, **positive: int) -> None:
-    """Raise `EcgclError` naming the encoder and option when a size or the dropout is out of range."""
+
+def make_norm(norm: str, channels: int) -> nn.Module:
+    """The normalisation after each convolution.
+
+    `batch`: BatchNorm (Ioffe & Szegedy, 2015), the default; under multi-GPU DDP it becomes SyncBatchNorm.
+    `group`: GroupNorm (Wu & He, ECCV 2018) with gcd(channels, 8) groups: per-sample statistics, so results
+    do not depend on how a batch is split over processes (what CPU multi-process training needs, since
+    SyncBatchNorm is GPU-only). `none`: no normalisation.
+    """
+    if norm == "batch":
+        return nn.BatchNorm1d(channels)
+    if norm == "group":
+        return nn.GroupNorm(math.gcd(channels, 8), channels)
+    return nn.Identity()
+
+
+def check_options(encoder: str, *, width: int, depth: int, kernel_size: int, dropout: float, norm: str = "batch",
+                  **positive: int) -> None:
+    """Raise `EcgclError` naming the encoder and option when a size, the dropout or the norm is out of range."""
+    if norm not in NORMS:
+        raise EcgclError(f"encoder {encoder!r}: norm must be one of {', '.join(NORMS)}, got {norm!r}")
     for name, value in {"width": width, "kernel_size": kernel_size, **positive}.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise EcgclError(f"encoder {encoder!r}: {name} must be a positive integer, got {value!r}")
@@ -29,22 +51,22 @@ def conv_output_length(length: int, kernel_size: int, stride: int) -> int:
 
 
 class ResidualBlock(nn.Module):
-    """conv-BN-ReLU-dropout-conv-BN plus a (strided 1x1) shortcut, then ReLU; halves the time axis."""
+    """conv-norm-ReLU-dropout-conv-norm plus a (strided 1x1) shortcut, then ReLU; halves the time axis."""
 
-    def __init__(self, channels: int, kernel_size: int, dropout: float, stride: int = 2) -> None:
+    def __init__(self, channels: int, kernel_size: int, dropout: float, stride: int = 2, norm: str = "batch") -> None:
         super().__init__()
         pad = kernel_size // 2
         self.body = nn.Sequential(
             nn.Conv1d(channels, channels, kernel_size, stride=stride, padding=pad, bias=False),
-            nn.BatchNorm1d(channels),
+            make_norm(norm, channels),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
             nn.Conv1d(channels, channels, kernel_size, padding=pad, bias=False),
-            nn.BatchNorm1d(channels),
+            make_norm(norm, channels),
         )
         self.shortcut = nn.Sequential(
             nn.Conv1d(channels, channels, 1, stride=stride, bias=False),
-            nn.BatchNorm1d(channels),
+            make_norm(norm, channels),
         )
         self.kernel_size, self.stride = kernel_size, stride
         self.act = nn.ReLU(inplace=True)
@@ -59,15 +81,16 @@ class ResidualBlock(nn.Module):
 class ConvFrontEnd(nn.Module):
     """`(B, leads, T) -> (B, width, T')` with T' about T / 2**(depth + 1)."""
 
-    def __init__(self, in_leads: int, width: int, depth: int, kernel_size: int, dropout: float) -> None:
+    def __init__(self, in_leads: int, width: int, depth: int, kernel_size: int, dropout: float,
+                 norm: str = "batch") -> None:
         super().__init__()
         self.in_leads, self.width, self.kernel_size = in_leads, width, kernel_size
         self.stem = nn.Sequential(
             nn.Conv1d(in_leads, width, kernel_size, stride=2, padding=kernel_size // 2, bias=False),
-            nn.BatchNorm1d(width),
+            make_norm(norm, width),
             nn.ReLU(inplace=True),
         )
-        self.blocks = nn.Sequential(*(ResidualBlock(width, kernel_size, dropout) for _ in range(depth)))
+        self.blocks = nn.Sequential(*(ResidualBlock(width, kernel_size, dropout, norm=norm) for _ in range(depth)))
 
     @property
     def out_channels(self) -> int:
@@ -84,4 +107,4 @@ class ConvFrontEnd(nn.Module):
         return self.blocks(self.stem(x))
 
 
-__all__ = ["ConvFrontEnd", "ResidualBlock", "check_options", "conv_output_length"]
+__all__ = ["NORMS", "ConvFrontEnd", "ResidualBlock", "check_options", "conv_output_length", "make_norm"]

@@ -42,11 +42,12 @@ class _ConvBiLSTMEncoder(Encoder):
         dropout: float,
         hidden: int,
         layers: int,
+        norm: str = "batch",
     ) -> None:
         check_options(self.registered_name, width=width, depth=depth, kernel_size=kernel_size, dropout=dropout,
-                      hidden=hidden, layers=layers, embed_dim=embed_dim, in_leads=in_leads, length=length)
+                      norm=norm, hidden=hidden, layers=layers, embed_dim=embed_dim, in_leads=in_leads, length=length)
         super().__init__(in_leads, length, embed_dim)
-        self.frontend = ConvFrontEnd(in_leads, width, depth, kernel_size, dropout)
+        self.frontend = ConvFrontEnd(in_leads, width, depth, kernel_size, dropout, norm=norm)
         self.lstm = nn.LSTM(width, hidden, num_layers=layers, batch_first=True, bidirectional=True,
                             dropout=dropout if layers > 1 else 0.0)
         self.dropout = nn.Dropout(dropout)
@@ -78,9 +79,10 @@ class CNNLSTMEncoder(_ConvBiLSTMEncoder):
         dropout: float = 0.1,
         hidden: int = 64,
         layers: int = 1,
+        norm: str = "batch",
     ) -> None:
-        """`width`/`depth`/`kernel_size` shape the conv front end; `hidden` units per direction, `layers` LSTM layers."""
-        super().__init__(in_leads, length, embed_dim, width, depth, kernel_size, dropout, hidden, layers)
+        """`width`/`depth`/`kernel_size`/`norm` shape the conv front end; `hidden` units per direction, `layers` LSTM layers."""
+        super().__init__(in_leads, length, embed_dim, width, depth, kernel_size, dropout, hidden, layers, norm)
 
     def pool(self, sequence: Tensor) -> Tensor:
         return sequence.mean(dim=1)
@@ -102,9 +104,10 @@ class CNNAttnLSTMEncoder(_ConvBiLSTMEncoder):
         dropout: float = 0.1,
         hidden: int = 64,
         layers: int = 1,
+        norm: str = "batch",
     ) -> None:
         """As `cnn_lstm`, with a learnt attention pooling (attention size = `hidden`) instead of the mean."""
-        super().__init__(in_leads, length, embed_dim, width, depth, kernel_size, dropout, hidden, layers)
+        super().__init__(in_leads, length, embed_dim, width, depth, kernel_size, dropout, hidden, layers, norm)
         self.attention = AttentionPooling(2 * hidden, hidden)
 
     def pool(self, sequence: Tensor) -> Tensor:

@@ -41,15 +41,17 @@ class CNNTransformerEncoder(Encoder):
         heads: int = 4,
         layers: int = 2,
         ff_mult: int = 2,
+        norm: str = "batch",
     ) -> None:
-        """`width` is also the attention model size (divisible by `heads`); feed-forward size is `ff_mult * width`."""
+        """`width` is also the attention model size (divisible by `heads`); feed-forward size is `ff_mult * width`;
+        `norm` is the conv front end's normalisation (batch, group or none)."""
         check_options("cnn_transformer", width=width, depth=depth, kernel_size=kernel_size, dropout=dropout,
-                      heads=heads, layers=layers, ff_mult=ff_mult, embed_dim=embed_dim, in_leads=in_leads,
+                      norm=norm, heads=heads, layers=layers, ff_mult=ff_mult, embed_dim=embed_dim, in_leads=in_leads,
                       length=length)
         if width % heads:
             raise EcgclError(f"encoder 'cnn_transformer': width ({width}) must be divisible by heads ({heads})")
         super().__init__(in_leads, length, embed_dim)
-        self.frontend = ConvFrontEnd(in_leads, width, depth, kernel_size, dropout)
+        self.frontend = ConvFrontEnd(in_leads, width, depth, kernel_size, dropout, norm=norm)
         steps = self.frontend.output_length(length)
         self.register_buffer("positions", sinusoidal_positions(steps, width), persistent=False)
         layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=ff_mult * width, dropout=dropout,
