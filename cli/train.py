@@ -280,14 +280,19 @@ def _discard_partial(out: Path, overwrite: bool) -> None:
 @click.command("pretrain")
 @_common_options
 @click.option("--overwrite", is_flag=True, help="Start again instead of resuming an unfinished run in --out.")
+@click.option("--all-records", is_flag=True,
+              help="Pretrain on every record, even the validation/test patients `ecgcl finetune` (same --seed) "
+                   "holds out; only for stores you will not evaluate on.")
 @_speed_options
 @_launcher_options
 @click.pass_context
-def pretrain_command(ctx, config_file, overwrite, bf16, compile_, workers, pin_memory, launcher, nproc_per_node,
+def pretrain_command(ctx, config_file, overwrite, all_records, bf16, compile_, workers, pin_memory, launcher, nproc_per_node,
                      nnodes, rdzv_endpoint, rdzv_id, no_sync_bn, **params) -> None:
-    """Contrastive pretraining on every record of a store; writes OUT/pretrain.pt.
+    """Contrastive pretraining on a store; writes OUT/pretrain.pt.
 
-    Use `ecgcl run` for the protocol that keeps validation and test patients out of pretraining.
+    Records of the validation and test patients of the split that `ecgcl finetune` draws with the same --task,
+    --seed, --val-fraction and --test-fraction are held out (a store without labels is used whole), so
+    pretrain -> finetune never tests on a patient pretraining saw. `ecgcl run` does this for every repeat.
     Several processes: `--launcher torchrun --nproc-per-node N` (or `torchrun --nproc-per-node N -m ecgcl.cli
     pretrain ...`); --batch-size is then the global batch, and only rank 0 writes files.
     """
@@ -298,7 +303,8 @@ def pretrain_command(ctx, config_file, overwrite, bf16, compile_, workers, pin_m
     from ecgcl.distributed import barrier, distributed_session
     from ecgcl.engine.device import seed_everything
     from ecgcl.engine.options import StepTimer, training_options
-    from ecgcl.protocol.runner import Reporter, prepare, run_pretraining
+    from ecgcl.protocol.runner import Reporter, finetune_split, prepare, run_pretraining
+    from ecgcl.protocol.splits import pretraining_pool
 
     config = _resolve(config_file, params)
     if config.pretrain_epochs < 1:
@@ -317,8 +323,10 @@ def pretrain_command(ctx, config_file, overwrite, bf16, compile_, workers, pin_m
         console = _console() if session.is_main else None
         reporting = RichReporter(console) if session.is_main else nullcontext(Reporter())
         with reporting as reporter:
-            exp = prepare(config, reporter=reporter)
+            exp = prepare(config, reporter=reporter, need_labels=False)
             exp.device = session.device
+            pool = np.arange(len(exp.store)) if all_records or exp.targets is None else \
+                pretraining_pool(exp.store.patient_codes, finetune_split(exp))
             if session.is_main:
                 _discard_partial(out, overwrite)
                 out.mkdir(parents=True, exist_ok=True)
@@ -326,7 +334,7 @@ def pretrain_command(ctx, config_file, overwrite, bf16, compile_, workers, pin_m
             barrier()  # no rank looks for a resume file before rank 0 has discarded stale ones
             seed_everything(config.seed)
             with training_options(options):
-                _, history = run_pretraining(exp, np.arange(len(exp.store)), out, config.seed, unit={})
+                _, history = run_pretraining(exp, pool, out, config.seed, unit={})
             barrier()
         if session.is_main:
             ranks = f" on {session.world_size} processes ({session.backend})" if session.world_size > 1 else ""
@@ -356,8 +364,8 @@ def finetune_command(config_file, checkpoint, mode, label_fraction, overwrite, b
     from ecgcl.engine.checkpoint import check_encoder_matches, check_store_matches, load_checkpoint
     from ecgcl.engine.device import seed_everything
     from ecgcl.protocol.results import write_json
-    from ecgcl.protocol.runner import prepare, run_finetuning
-    from ecgcl.protocol.splits import check_both_classes, label_fraction_subset, split_patients
+    from ecgcl.protocol.runner import check_pretraining_excludes, finetune_split, prepare, run_finetuning
+    from ecgcl.protocol.splits import check_both_classes, label_fraction_subset
 
     encoder_state, meta = None, None
     if checkpoint:
@@ -385,8 +393,11 @@ def finetune_command(config_file, checkpoint, mode, label_fraction, overwrite, b
         targets, codes = exp.targets, exp.store.patient_codes
         key = targets.stratify_key()
         seed_everything(config.seed)
-        split = split_patients(codes, key, targets.labelled, repeat=0, seed=config.seed,
-                               val_fraction=config.val_fraction, test_fraction=config.test_fraction)
+        split = finetune_split(exp)
+        if meta is not None:
+            note = check_pretraining_excludes(meta, exp.store, split, source=f"checkpoint {checkpoint}")
+            if note:
+                console.print(f"[yellow]Note:[/] {note}")
         check_both_classes(targets.y, split.parts(), repeat=1, task=config.task, class_names=targets.class_names)
         train = label_fraction_subset(split.train, codes, key, label_fraction, config.seed)
         out.mkdir(parents=True, exist_ok=True)
@@ -411,9 +422,15 @@ def finetune_command(config_file, checkpoint, mode, label_fraction, overwrite, b
 @click.option("--part", type=click.Choice(["train", "validation", "test"]), default="test", show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--all-records", is_flag=True,
+              help="Every labelled record, even on the training store (default there: the checkpoint's test records).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def evaluate_command(checkpoint, data, split_file, part, device, batch_size, as_json) -> None:
-    """Metrics of a fine-tuned CHECKPOINT (a *.best.pt) on the labelled records of a store."""
+def evaluate_command(checkpoint, data, split_file, part, device, batch_size, all_records, as_json) -> None:
+    """Metrics of a fine-tuned CHECKPOINT (a *.best.pt) on a store.
+
+    On the store it was trained on: its own test records (or --split-file/--part, or --all-records); on
+    another store: every record labelled for the checkpoint's task.
+    """
     from ecgcl.engine.evaluate import evaluate_checkpoint
 
     record_ids = None
@@ -422,7 +439,8 @@ def evaluate_command(checkpoint, data, split_file, part, device, batch_size, as_
             record_ids = json.loads(Path(split_file).read_text())[part]
         except (OSError, ValueError, KeyError) as error:
             raise EcgclError(f"--split-file {split_file}: cannot read part {part!r} ({error})") from error
-    result = evaluate_checkpoint(checkpoint, data, device=device, batch_size=batch_size, record_ids=record_ids)
+    result = evaluate_checkpoint(checkpoint, data, device=device, batch_size=batch_size, record_ids=record_ids,
+                                 all_records=all_records)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

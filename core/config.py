@@ -66,7 +66,17 @@ class RunConfig:
             value = getattr(self, name)
             minimum = 0 if name == "pretrain_epochs" else 1
             if not isinstance(value, int) or value < minimum:
-                raise EcgclError(f"--{name.replace('_', '-')} must be an integer >= {minimum}, got {value!r}")
+                raise EcgclError(f"{option_name(name)} must be an integer >= {minimum}, got {value!r}")
+        for name in ("lr", "finetune_lr", "weight_decay"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
+                raise EcgclError(f"{option_name(name)} must be a finite number >= 0, got {value!r}")
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**32 - 1000:
+            raise EcgclError(f"--seed must be an integer in [0, 2**32 - 1000), got {self.seed!r}")
+        for name in ("label_fractions", "methods"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise EcgclError(f"{option_name(name)} lists a value twice: {values}")
         if not self.label_fractions or any(not 0 < f <= 1 for f in self.label_fractions):
             raise EcgclError(f"--label-fraction values must be in (0, 1], got {self.label_fractions}")
         if self.pretrain_epochs == 0 and any(m.startswith("pretrained") for m in self.methods):
@@ -114,6 +124,8 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
             raise EcgclError(f"config file {path} is not valid TOML: {error}") from error
+    if not isinstance(raw, dict):
+        raise EcgclError(f"config file {path} must hold a table of options, not a {type(raw).__name__}")
     if isinstance(raw.get("run"), dict):
         raw = {**{k: v for k, v in raw.items() if k != "run"}, **raw["run"]}
     values: dict[str, Any] = {}
@@ -137,9 +149,17 @@ def resolve_config(file_values: dict[str, Any] | None = None, overrides: dict[st
     return RunConfig(**merged)
 
 
+CLI_NAMES = {"label_fractions": "label-fraction", "encoder_args": "encoder-arg", "loss_args": "loss-arg"}
+
+
+def option_name(field_name: str) -> str:
+    """The command-line option of a config field (`label_fractions` -> `--label-fraction`)."""
+    return "--" + CLI_NAMES.get(field_name, field_name.replace("_", "-"))
+
+
 def _coerce(name: str, value: Any, annotation: str) -> Any:
     """Check and convert one value to the field's type, naming the option when it cannot."""
-    option = f"--{name.replace('_', '-')}"
+    option = option_name(name)
     try:
         if annotation == "int":
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):

@@ -77,6 +77,9 @@ class StoreWriter:
         manifest = {"format_version": FORMAT_VERSION, **manifest, "records": len(metadata)}
         manifest["hash"] = content_hash(self.tmp)
         (self.tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.tmp, 0o777 & ~umask)  # mkdtemp makes it private; a store is shared like any folder
         if self.out.exists():  # only reachable with overwrite=True
             shutil.rmtree(self.out)
         os.replace(self.tmp, self.out)

@@ -29,10 +29,12 @@ def load_classifier(checkpoint: dict[str, Any], registry, *, source: str):
 
 def evaluate_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathLike, *, registry=None,
                         device: str = "auto", batch_size: int = 64,
-                        record_ids: list[str] | None = None) -> dict[str, Any]:
+                        record_ids: list[str] | None = None, all_records: bool = False) -> dict[str, Any]:
     """Metrics of a fine-tuned checkpoint on the labelled records of a store (or on `record_ids` of it).
 
-    Refuses a store whose lead count, length or sampling rate differ from the training data's.
+    On the store it was trained on, the default is the checkpoint's own test records, so training and
+    validation records never inflate the numbers; `all_records=True` takes every labelled record instead.
+    Refuses a store whose leads, length or sampling rate differ from the training data's.
     """
     from ecgcl.data.store import open_store
     from ecgcl.data.tasks import task_targets
@@ -55,6 +57,9 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathL
     check_store_matches(meta, store, source=source)
     targets = task_targets(meta["task"], store.label_sets, source=f"store {store.path}")
     rows = np.flatnonzero(targets.labelled)
+    records_used = "given records" if record_ids is not None else "every labelled record"
+    if record_ids is None and not all_records and store.hash == meta["manifest_hash"] and "test_record_ids" in meta:
+        record_ids, records_used = meta["test_record_ids"], "the checkpoint's test records"
     if record_ids is not None:
         wanted = set(map(str, record_ids))
         ids = store.metadata["record_id"].astype(str).to_numpy()
@@ -64,6 +69,7 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathL
     model = load_classifier(checkpoint, registry, source=source)
     probs = predict(model, store, rows, batch_size=batch_size, device=select_device(device))
     return {"checkpoint": str(checkpoint_path), "store": str(store.path), "task": meta["task"],
-            "records": int(len(rows)), "same_data_as_training": store.hash == meta["manifest_hash"],
+            "records": int(len(rows)), "records_used": records_used,
+            "same_data_as_training": store.hash == meta["manifest_hash"],
             "same_filter_as_training": same_preprocessing(meta, store),
             **classification_metrics(targets.y[rows], probs)}

@@ -25,10 +25,13 @@ def summarise(rows: Sequence[dict[str, Any]], confidence: float = 0.95) -> list[
     frame = pd.DataFrame(list(rows))
     summary = []
     for (fraction, method), group in frame.groupby(["label_fraction", "method"], sort=False):
-        row: dict[str, Any] = {"label_fraction": float(fraction), "method": method, "repeats": int(len(group))}
+        row: dict[str, Any] = {"label_fraction": float(fraction), "method": method,
+                               "repeats": int(group["repeat"].nunique()) if "repeat" in group else int(len(group))}
         for metric in METRIC_NAMES:
-            mean, low, high = mean_ci(group[metric].astype(float).tolist(), confidence)
-            row.update({f"{metric}_mean": mean, f"{metric}_ci_low": low, f"{metric}_ci_high": high})
+            values = group[metric].astype(float)
+            mean, low, high = mean_ci(values.tolist(), confidence)
+            row.update({f"{metric}_mean": mean, f"{metric}_ci_low": low, f"{metric}_ci_high": high,
+                        f"{metric}_n": int(values.notna().sum())})  # repeats behind the CI (NaN ones dropped)
         summary.append(row)
     order = {m: i for i, m in enumerate(METHOD_LABELS)}
     return sorted(summary, key=lambda r: (r["label_fraction"], order.get(r["method"], 99), r["method"]))

@@ -58,9 +58,7 @@ class Experiment:
 
     def fingerprint(self, **unit: Any) -> dict[str, Any]:
         """The settings a saved unit depends on (anything else may change between resumptions)."""
-        keep = {k: v for k, v in self.config.to_dict().items()
-                if k not in ("out", "device", "repeats", "label_fractions", "methods", "data")}
-        return {"config": keep, "store": self.store.hash, **unit}
+        return {"config": resumable_settings(self.config), "store": self.store.hash, **unit}
 
     def meta(self, **extra: Any) -> dict[str, Any]:
         """Checkpoint metadata: how to rebuild the model and which data it saw."""
@@ -68,8 +66,9 @@ class Experiment:
 
         c = self.config
         return {"encoder": c.encoder, "encoder_args": dict(c.encoder_args), "embed_dim": c.embed_dim,
-                "window": self.window, "representation": c.input, "task": c.task,
-                "class_names": list(self.targets.class_names), "num_outputs": self.targets.num_outputs,
+                "window": self.window, "representation": c.input, "task": c.task if self.targets else None,
+                "class_names": list(self.targets.class_names) if self.targets else [],
+                "num_outputs": self.targets.num_outputs if self.targets else 0,
                 "dropout": c.dropout, "aug": c.aug, "loss": c.loss, "loss_args": dict(c.loss_args),
                 **store_meta(self.store), **extra}
 
@@ -85,6 +84,30 @@ class Experiment:
                              encoder_args=self.config.encoder_args)
 
 
+def resumable_settings(config: RunConfig) -> dict[str, Any]:
+    """The settings saved work depends on; repeats, label fractions, methods, device and paths may change."""
+    return {k: v for k, v in config.to_dict().items()
+            if k not in ("out", "device", "repeats", "label_fractions", "methods", "data")}
+
+
+def check_results_folder(out: Path, config: RunConfig) -> None:
+    """Refuse to reuse a results folder whose saved run used other settings (before anything is written)."""
+    import json
+
+    saved_path = out / "config.json"
+    if not saved_path.is_file():
+        return
+    try:
+        saved = {**RunConfig().to_dict(), **json.loads(saved_path.read_text())}
+        saved_settings = resumable_settings(RunConfig(**saved))
+    except (ValueError, TypeError, EcgclError):
+        raise EcgclError(f"{saved_path} is not a readable ecgcl config; use another --out or pass --overwrite") from None
+    differ = sorted(k for k, v in resumable_settings(config).items() if saved_settings.get(k) != v)
+    if differ:
+        raise EcgclError(f"results folder {out} holds a run with other settings ({', '.join(differ)}); use another "
+                         "--out, --resume to continue it, or --overwrite to start again")
+
+
 def resolve_store_path(data: str | None) -> Path:
     """The store to use: the given folder, or the PTB-XL sample shipped inside the package."""
     if data:
@@ -97,11 +120,15 @@ def resolve_store_path(data: str | None) -> Path:
     return Path(sample_store_path())
 
 
-def prepare(config: RunConfig, *, registry=None, reporter: Reporter | None = None) -> Experiment:
-    """Open the store, resolve the task and check every component name before any training starts."""
+def prepare(config: RunConfig, *, registry=None, reporter: Reporter | None = None,
+            need_labels: bool = True) -> Experiment:
+    """Open the store, resolve the task and check every component name before any training starts.
+
+    With `need_labels=False` (pretraining alone) a store without labels for the task is fine: `targets` is None.
+    """
     from ecgcl.compose import parse_augmentations
     from ecgcl.data.store import open_store
-    from ecgcl.data.tasks import task_targets
+    from ecgcl.data.tasks import TASKS, task_targets
     from ecgcl.engine.device import select_device
     from ecgcl.engine.inputs import represented_length
 
@@ -110,7 +137,10 @@ def prepare(config: RunConfig, *, registry=None, reporter: Reporter | None = Non
 
         registry = get_registry()
     store = open_store(resolve_store_path(config.data))
-    targets = task_targets(config.task, store.label_sets, source=f"store {store.path}")
+    if not need_labels and config.task in TASKS and not TASKS[config.task](store.label_sets).labelled.any():
+        targets = None  # an unlabelled archive: fine for pretraining
+    else:
+        targets = task_targets(config.task, store.label_sets, source=f"store {store.path}")
     device = select_device(config.device)
     augmentation = parse_augmentations(config.aug, registry)
     window = view_length(augmentation, store, device)
@@ -152,7 +182,9 @@ def run_pretraining(exp: Experiment, rows: np.ndarray, folder: Path, seed: int, 
     encoder = exp.new_encoder(derive_seed(seed, "init"))
     projection = ProjectionHead(encoder.embed_dim, encoder.embed_dim, c.projection_dim)
     loss_fn = exp.registry.create("loss", c.loss, **c.loss_args)
-    meta = exp.meta(stage="pretrain", pool_records=int(len(rows)), **unit)
+    patient_ids = exp.store.metadata["patient_id"].astype(str).to_numpy()
+    heldout = np.setdiff1d(np.unique(patient_ids), patient_ids[rows])
+    meta = exp.meta(stage="pretrain", pool_records=int(len(rows)), heldout_patients=heldout.tolist(), **unit)
     exp.reporter.stage(f"{_label(unit)}pretrain ({len(rows)} records)", c.pretrain_epochs)
 
     def report(stage, epoch, epochs, record):
@@ -168,6 +200,34 @@ def run_pretraining(exp: Experiment, rows: np.ndarray, folder: Path, seed: int, 
     save_checkpoint(folder / "pretrain.pt", {"kind": "encoder", "meta": meta, "history": history,
                                              "encoder": encoder.state_dict()})
     return encoder, history
+
+
+def finetune_split(exp: Experiment):
+    """The patient split of `ecgcl finetune` (repeat 0 of the config's seed); `ecgcl pretrain` holds out its
+    validation and test patients."""
+    from ecgcl.protocol.splits import split_patients
+
+    c = exp.config
+    return split_patients(exp.store.patient_codes, exp.targets.stratify_key(), exp.targets.labelled, repeat=0,
+                          seed=c.seed, val_fraction=c.val_fraction, test_fraction=c.test_fraction)
+
+
+def check_pretraining_excludes(meta: dict[str, Any], store, split, *, source: str) -> str | None:
+    """Refuse a pretrained encoder that saw this split's validation or test patients (same store only).
+
+    Returns a note when the checkpoint was pretrained on another store, where ecgcl cannot check patients.
+    """
+    if meta.get("manifest_hash") != store.hash or "heldout_patients" not in meta:
+        return (f"{source} was pretrained on another store; ecgcl cannot check that it never saw this split's "
+                "validation and test patients")
+    patient_ids = store.metadata["patient_id"].astype(str).to_numpy()
+    evaluated = np.unique(patient_ids[np.concatenate([split.val, split.test])])
+    seen = np.setdiff1d(evaluated, np.asarray(meta["heldout_patients"], dtype=str))
+    if len(seen):
+        raise EcgclError(
+            f"{source} was pretrained on records of {len(seen)} of this split's validation/test patients; pretrain "
+            "with the same --task, --seed, --val-fraction and --test-fraction (and without --all-records)")
+    return None
 
 
 def _label(unit: dict[str, Any]) -> str:
@@ -207,7 +267,9 @@ def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, 
         if on_epoch_end is not None:
             on_epoch_end(stage, epoch, epochs, record)
 
-    meta = exp.meta(stage="classifier", mode=mode, train_records=int(len(train_rows)), **unit)
+    record_ids = exp.store.metadata["record_id"].astype(str).to_numpy()
+    meta = exp.meta(stage="classifier", mode=mode, train_records=int(len(train_rows)),
+                    test_record_ids=record_ids[test_rows].tolist(), **unit)
     fit = train_classifier(model=model, mode=mode, store=exp.store, train_rows=train_rows, val_rows=val_rows,
                            y=exp.targets.y, epochs=c.finetune_epochs, batch_size=c.batch_size, lr=c.finetune_lr,
                            weight_decay=c.weight_decay, seed=derive_seed(seed, method), device=exp.device,
@@ -245,6 +307,8 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
     out = Path(config.out)
     if overwrite and (out / "repeats").exists():
         shutil.rmtree(out / "repeats")
+    if not overwrite:
+        check_results_folder(out, config)
     out.mkdir(parents=True, exist_ok=True)
     config.save(out)
     store, targets = exp.store, exp.targets
