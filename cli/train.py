@@ -195,6 +195,28 @@ def _resolve(config_file: str | None, params: dict[str, Any]):
     return resolve_config(file_values, overrides)
 
 
+def _check_options_match_checkpoint(meta: dict[str, Any], config_file: str | None, params: dict[str, Any], *,
+                                    source: str) -> None:
+    """`finetune --checkpoint` takes the model from the checkpoint: refuse a model option that contradicts it."""
+    from ecgcl.config import parse_key_values, read_config_file
+    from ecgcl.engine.checkpoint import check_encoder_matches
+
+    given = read_config_file(config_file) if config_file else {}
+    encoder = params.get("encoder") or given.get("encoder")
+    if encoder:
+        check_encoder_matches(meta, encoder, source=source)
+    encoder_args = parse_key_values(params["encoder_arg"], "--encoder-arg") if params.get("encoder_arg") \
+        else given.get("encoder_args", {})
+    conflicts = [f"--encoder-arg {k}={v!r} (checkpoint: {meta['encoder_args'].get(k)!r})"
+                 for k, v in encoder_args.items() if meta["encoder_args"].get(k) != v]
+    for option, value, saved in (("--embed-dim", params.get("embed_dim") or given.get("embed_dim"), meta["embed_dim"]),
+                                 ("--input", params.get("input_") or given.get("input"), meta["representation"])):
+        if value is not None and value != saved:
+            conflicts.append(f"{option} {value!r} (checkpoint: {saved!r})")
+    if conflicts:
+        raise EcgclError(f"{source} fixes the model; these options contradict it: {'; '.join(conflicts)}")
+
+
 class RichReporter:
     """Shows each training stage as a rich progress bar with the latest loss / validation AUROC."""
 
@@ -361,7 +383,7 @@ def finetune_command(config_file, checkpoint, mode, label_fraction, overwrite, b
 
     _refuse_multiprocess("finetune")
     options = _train_options(bf16, compile_, workers, pin_memory)
-    from ecgcl.engine.checkpoint import check_encoder_matches, check_store_matches, load_checkpoint
+    from ecgcl.engine.checkpoint import check_store_matches, load_checkpoint
     from ecgcl.engine.device import seed_everything
     from ecgcl.protocol.results import write_json
     from ecgcl.protocol.runner import check_pretraining_excludes, finetune_split, prepare, run_finetuning
@@ -374,8 +396,7 @@ def finetune_command(config_file, checkpoint, mode, label_fraction, overwrite, b
             raise EcgclError(f"checkpoint {checkpoint} is a {saved.get('kind')!r} checkpoint; --checkpoint needs a "
                              "pretrained encoder (pretrain.pt)")
         meta = saved["meta"]
-        if params.get("encoder"):
-            check_encoder_matches(meta, params["encoder"], source=f"checkpoint {checkpoint}")
+        _check_options_match_checkpoint(meta, config_file, params, source=f"checkpoint {checkpoint}")
         params.update(encoder=meta["encoder"], embed_dim=meta["embed_dim"], input_=meta["representation"])
         params["encoder_arg"] = ()
         encoder_state = saved["encoder"]

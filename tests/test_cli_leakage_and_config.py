@@ -103,3 +103,18 @@ def test_a_refused_rerun_leaves_the_results_folder_as_it_was(tiny_store, tmp_pat
     assert refused.exit_code == 2 and "other settings (pretrain_epochs)" in refused.output
     assert (out / "config.json").read_text() == saved
     assert invoke("run", "--resume", "--out", out).exit_code == 0
+
+
+def test_finetune_refuses_model_options_that_contradict_the_checkpoint(tiny_store, tmp_path):
+    assert invoke("pretrain", "--data", tiny_store, "--out", tmp_path / "pre", *TINY,
+                  "--pretrain-epochs", "1").exit_code == 0
+    checkpoint = tmp_path / "pre" / "pretrain.pt"
+    for args, message in ((["--encoder-arg", "width=8"], "--encoder-arg width=8 (checkpoint: 4)"),
+                          (["--embed-dim", "16"], "--embed-dim 16 (checkpoint: 8)"),
+                          (["--input", "fft"], "--input 'fft' (checkpoint: 'time')")):
+        result = invoke("finetune", "--checkpoint", checkpoint, "--data", tiny_store, "--out", tmp_path / "ft", *args)
+        assert result.exit_code == 2 and message in result.output, result.output
+    config = tmp_path / "run.toml"
+    config.write_text('encoder = "cnn_lstm"\n')
+    result = invoke("finetune", "--checkpoint", checkpoint, "--data", tiny_store, "--config", config)
+    assert result.exit_code == 2 and "holds encoder 'cnn', not 'cnn_lstm'" in result.output
