@@ -27,46 +27,10 @@ class AttentionPooling(nn.Module):
 
 
 class _ConvBiLSTMEncoder(Encoder):
-    """Shared body of the two LSTM encoders; subclasses choose the pooling."""
+    """Shared body of the two LSTM encoders; subclasses choose mean or attention pooling over time."""
 
     registered_name = ""
-
-    def __init__(
-        self,
-        in_leads: int,
-        length: int,
-        embed_dim: int,
-        width: int,
-        depth: int,
-        kernel_size: int,
-        dropout: float,
-        hidden: int,
-        layers: int,
-        norm: str = "batch",
-    ) -> None:
-        check_options(self.registered_name, width=width, depth=depth, kernel_size=kernel_size, dropout=dropout,
-                      norm=norm, hidden=hidden, layers=layers, embed_dim=embed_dim, in_leads=in_leads, length=length)
-        super().__init__(in_leads, length, embed_dim)
-        self.frontend = ConvFrontEnd(in_leads, width, depth, kernel_size, dropout, norm=norm)
-        self.lstm = nn.LSTM(width, hidden, num_layers=layers, batch_first=True, bidirectional=True,
-                            dropout=dropout if layers > 1 else 0.0)
-        self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(2 * hidden, embed_dim)
-
-    def pool(self, sequence: Tensor) -> Tensor:
-        raise NotImplementedError
-
-    def forward(self, batch: Tensor) -> Tensor:
-        self.check_input(batch)
-        features = self.frontend(batch).transpose(1, 2)  # (B, T', C)
-        sequence, _ = self.lstm(features)  # (B, T', 2 * hidden)
-        return self.out(self.dropout(self.pool(sequence)))
-
-
-class CNNLSTMEncoder(_ConvBiLSTMEncoder):
-    """Residual CNN front end, bidirectional LSTM, mean over time."""
-
-    registered_name = "cnn_lstm"
+    attention_pooling = False
 
     def __init__(
         self,
@@ -82,36 +46,38 @@ class CNNLSTMEncoder(_ConvBiLSTMEncoder):
         norm: str = "batch",
     ) -> None:
         """`width`/`depth`/`kernel_size`/`norm` shape the conv front end; `hidden` units per direction, `layers` LSTM layers."""
-        super().__init__(in_leads, length, embed_dim, width, depth, kernel_size, dropout, hidden, layers, norm)
+        check_options(self.registered_name, width=width, depth=depth, kernel_size=kernel_size, dropout=dropout,
+                      norm=norm, hidden=hidden, layers=layers, embed_dim=embed_dim, in_leads=in_leads, length=length)
+        super().__init__(in_leads, length, embed_dim)
+        self.frontend = ConvFrontEnd(in_leads, width, depth, kernel_size, dropout, norm=norm)
+        self.lstm = nn.LSTM(width, hidden, num_layers=layers, batch_first=True, bidirectional=True,
+                            dropout=dropout if layers > 1 else 0.0)
+        self.attention = AttentionPooling(2 * hidden, hidden) if self.attention_pooling else None
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(2 * hidden, embed_dim)
 
     def pool(self, sequence: Tensor) -> Tensor:
-        return sequence.mean(dim=1)
+        """`(B, T', F) -> (B, F)`: learnt attention weights, or the mean over time."""
+        return self.attention(sequence) if self.attention is not None else sequence.mean(dim=1)
+
+    def forward(self, batch: Tensor) -> Tensor:
+        self.check_input(batch)
+        features = self.frontend(batch).transpose(1, 2)  # (B, T', C)
+        sequence, _ = self.lstm(features)  # (B, T', 2 * hidden)
+        return self.out(self.dropout(self.pool(sequence)))
+
+
+class CNNLSTMEncoder(_ConvBiLSTMEncoder):
+    """Residual CNN front end, bidirectional LSTM, mean over time."""
+
+    registered_name = "cnn_lstm"
 
 
 class CNNAttnLSTMEncoder(_ConvBiLSTMEncoder):
-    """Residual CNN front end, bidirectional LSTM, additive attention pooling over its outputs."""
+    """Residual CNN front end, bidirectional LSTM, additive attention pooling (size `hidden`) over its outputs."""
 
     registered_name = "cnn_attn_lstm"
-
-    def __init__(
-        self,
-        in_leads: int = 12,
-        length: int = 1000,
-        embed_dim: int = 128,
-        width: int = 64,
-        depth: int = 4,
-        kernel_size: int = 7,
-        dropout: float = 0.1,
-        hidden: int = 64,
-        layers: int = 1,
-        norm: str = "batch",
-    ) -> None:
-        """As `cnn_lstm`, with a learnt attention pooling (attention size = `hidden`) instead of the mean."""
-        super().__init__(in_leads, length, embed_dim, width, depth, kernel_size, dropout, hidden, layers, norm)
-        self.attention = AttentionPooling(2 * hidden, hidden)
-
-    def pool(self, sequence: Tensor) -> Tensor:
-        return self.attention(sequence)
+    attention_pooling = True
 
 
 __all__ = ["AttentionPooling", "CNNAttnLSTMEncoder", "CNNLSTMEncoder"]
