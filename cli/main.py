@@ -11,7 +11,8 @@ from ecgcl.errors import EcgclError
 
 
 class EcgclGroup(click.Group):
-    """A click group that turns `EcgclError` (a user mistake) into one line on stderr and exit code 2."""
+    """A click group that turns `EcgclError` (a user mistake) into one line on stderr and exit code 2, and
+    Ctrl-C into one line and exit code 130 (work is saved per epoch, so a rerun resumes)."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -19,6 +20,10 @@ class EcgclGroup(click.Group):
         except EcgclError as error:
             click.echo(f"Error: {error}", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("Interrupted: finished epochs are saved; run the same command again (or `ecgcl run --resume "
+                       "--out DIR`) to continue.", err=True)
+            sys.exit(130)
 
 
 @click.group(cls=EcgclGroup, context_settings={"help_option_names": ["-h", "--help"]})

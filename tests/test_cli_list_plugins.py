@@ -42,3 +42,14 @@ def test_table_output_and_bad_kind():
     assert "Registered components" in result.output or "No components match" in result.output
     bad = run("list-plugins", "--kind", "widget")
     assert bad.exit_code == 2 and "widget" in bad.output
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch):
+    import ecgcl.manager
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ecgcl.manager, "get_plugin_manager", interrupted)
+    result = run("list-plugins")
+    assert result.exit_code == 130 and "Interrupted" in result.output and "Traceback" not in result.output
