@@ -6,6 +6,7 @@ interpreter (no fork of a process that already started torch threads).
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import textwrap
@@ -29,8 +30,9 @@ WORKER = textwrap.dedent(
     from ecgcl.distributed import gather_with_grad, rank, world_size
     from ecgcl.manager import create_plugin_manager
 
-    def work(local_rank, folder, world, inputs):
-        dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=local_rank, world_size=world)
+    def work(local_rank, folder, world, inputs, port):
+        # a TCP store: gloo's FileStore can abort a rank at teardown ("terminate called without an active exception")
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=local_rank, world_size=world)
         torch.set_num_threads(1)
         z1, z2, ids, temperature = torch.load(inputs)
         per_rank = z1.shape[0] // world
@@ -48,8 +50,8 @@ WORKER = textwrap.dedent(
         dist.destroy_process_group()
 
     if __name__ == "__main__":
-        folder, world = sys.argv[1], int(sys.argv[2])
-        mp.spawn(work, args=(folder, world, f"{folder}/inputs.pt"), nprocs=world, join=True)
+        folder, world, port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+        mp.spawn(work, args=(folder, world, f"{folder}/inputs.pt", port), nprocs=world, join=True)
     """
 )
 
@@ -58,6 +60,13 @@ def test_helpers_are_no_ops_in_a_single_process():
     assert not is_distributed() and rank() == 0 and world_size() == 1
     t = torch.randn(3, 2)
     assert gather_with_grad(t) is t
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def test_two_ranks_equal_one_process_over_the_global_batch(tmp_path):
@@ -69,7 +78,8 @@ def test_two_ranks_equal_one_process_over_the_global_batch(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     result = subprocess.run(
-        [sys.executable, str(script), str(tmp_path), str(WORLD)], capture_output=True, text=True, timeout=120
+        [sys.executable, str(script), str(tmp_path), str(WORLD), str(free_port())], capture_output=True, text=True,
+        timeout=120
     )
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
