@@ -22,6 +22,7 @@ PATIENTS = [0, 1, 2, 0, 1, 3, 4, 0]  # patients 0 and 1 have recordings on both 
 
 WORKER = textwrap.dedent(
     """
+    import os
     import sys
     import torch
     import torch.distributed as dist
@@ -48,6 +49,7 @@ WORKER = textwrap.dedent(
         torch.save(results, f"{folder}/rank{local_rank}.pt")
         dist.barrier()  # no rank tears gloo down while another still talks to it (that aborts the process)
         dist.destroy_process_group()
+        os._exit(0)  # results are on disk; skip interpreter teardown, where a gloo thread can still abort a rank
 
     if __name__ == "__main__":
         folder, world, port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
