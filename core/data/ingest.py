@@ -25,7 +25,7 @@ from ecgcl.data.leads import lead_indices, parse_leads
 from ecgcl.data.preprocess import BandPass, bandpass, check_band, crop_or_pad, parse_band, resample
 from ecgcl.data.records import (FLAT_LEADS, MISSING_LEADS, NAN_VALUES, SKIP_CATEGORIES, TOO_SHORT, BadRecord,
                                 Reader, RecordRef, Skip)
-from ecgcl.data.store import StoreWriter
+from ecgcl.data.store import StoreWriter, check_apart
 from ecgcl.errors import EcgclError
 
 FLAT_PTP_MV = 0.005  # a lead whose peak-to-peak range stays below 5 uV over the whole record carries no signal
@@ -207,6 +207,7 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, *, fs: float | Non
     """Ingest `source` into a new store at `out`; see the module docstring for the steps."""
     import time
 
+    check_apart(source, out)
     reader = open_source(source, fs=fs, ptbxl_resolution=ptbxl_resolution, min_likelihood=min_likelihood)
     refs = reader.discover()
     if limit is not None:

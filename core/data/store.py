@@ -42,8 +42,10 @@ class StoreWriter:
 
     def __init__(self, out: str | os.PathLike, records: int, leads: int, samples: int, *, overwrite: bool = False):
         self.out = Path(out)
-        if self.out.exists() and not overwrite:
-            raise EcgclError(f"output {self.out} already exists (choose another path or pass --overwrite)")
+        if self.out.exists() or self.out.is_symlink():
+            if not overwrite:
+                raise EcgclError(f"output {self.out} already exists (choose another path or pass --overwrite)")
+            check_replaceable(self.out)
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
         self.overwrite = overwrite
@@ -80,9 +82,14 @@ class StoreWriter:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(self.tmp, 0o777 & ~umask)  # mkdtemp makes it private; a store is shared like any folder
-        if self.out.exists():  # only reachable with overwrite=True
-            shutil.rmtree(self.out)
-        os.replace(self.tmp, self.out)
+        if self.out.exists() or self.out.is_symlink():  # only reachable with overwrite=True
+            check_replaceable(self.out)  # again: it may have changed while records were read
+            retired = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-", dir=self.out.parent))
+            os.replace(self.out, retired / "store")
+            os.replace(self.tmp, self.out)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(self.tmp, self.out)
         return self.out
 
     def abort(self) -> None:
@@ -95,6 +102,42 @@ class StoreWriter:
     def __exit__(self, *exc_info: Any) -> None:
         if self.tmp.exists():  # not finished: an error or an interrupt
             self.abort()
+
+
+def is_store(path: str | os.PathLike) -> bool:
+    """Whether `path` is a real folder (not a symlink) holding an ecgcl store with a valid manifest."""
+    path = Path(path)
+    if path.is_symlink() or not path.is_dir():
+        return False
+    if not all((path / name).is_file() and not (path / name).is_symlink()
+               for name in (SIGNALS_FILE, METADATA_FILE, MANIFEST_FILE)):
+        return False
+    try:
+        manifest = json.loads((path / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "format_version" in manifest and isinstance(manifest.get("hash"), str)
+
+
+def check_replaceable(out: Path) -> None:
+    """`--overwrite` only ever replaces an ecgcl store: refuse a symlink, a file, or a folder of anything else."""
+    if out.is_symlink():
+        raise EcgclError(f"output {out} is a symbolic link; --overwrite never follows one (remove it yourself)")
+    if not is_store(out):
+        kind = "a file" if out.is_file() else "a folder that is not an ecgcl store"
+        raise EcgclError(f"output {out} is {kind}; --overwrite only replaces an ecgcl store "
+                         "(choose another path)")
+
+
+def check_apart(source: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Refuse an output that is, lies inside, or contains the source it is built from."""
+    src, dst = Path(source).resolve(), Path(out).resolve()
+    if src == dst:
+        raise EcgclError(f"output {out} is the source itself; choose another path")
+    if src in dst.parents:
+        raise EcgclError(f"output {out} lies inside the source {source}; choose a path outside it")
+    if dst in src.parents:
+        raise EcgclError(f"output {out} contains the source {source}; choose a path outside it")
 
 
 def content_hash(folder: Path) -> str:

@@ -8,6 +8,7 @@ dicts, and for `*.last.pt` files the optimizer state, the last finished epoch an
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -33,12 +34,31 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save({"format": FORMAT, **payload}, handle)
+            torch.save(_plain({"format": FORMAT, **payload}), handle)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _plain(value: Any) -> Any:
+    """`value` as tensors, numbers, strings, lists and dicts, the only types `weights_only=True` loads back."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k) if not isinstance(k, (int, str)) else k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -47,7 +67,13 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise EcgclError(f"checkpoint {path} does not exist")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        # weights_only: tensors, numbers, strings, lists and dicts only, so a crafted pickle cannot run code
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "global" not in str(error).lower():  # not a refused import: a damaged or non-pickle file
+            raise EcgclError(f"checkpoint {path} cannot be read: {error}") from error
+        raise EcgclError(f"{path} is not an ecgcl checkpoint (it holds objects other than tensors, numbers, "
+                         f"strings, lists and dicts, which are never loaded)") from error
     except Exception as error:  # torch raises many types for a damaged file
         raise EcgclError(f"checkpoint {path} cannot be read: {type(error).__name__}: {error}") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
