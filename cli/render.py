@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -35,3 +36,13 @@ def print_failures(failures: Sequence) -> None:
     for f in failures:
         table.add_row(f.name, f.distribution, f.version, f.error)
     error_console.print(table)
+
+
+def print_metrics(console: Console, result: dict, title: str) -> None:
+    """A two-column table of metric names and values (floats with 4 decimals)."""
+    table = Table(title=escape(title), title_justify="left")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        table.add_row(escape(str(key)), f"{value:.4f}" if isinstance(value, float) else escape(str(value)))
+    console.print(table)

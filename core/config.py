@@ -1,7 +1,10 @@
-"""The run configuration: defaults, a TOML (or JSON) config file, command-line overrides, saved with results.
+"""The run configuration: every training option declared once, read from the command line or a TOML file.
 
-Precedence: an option given on the command line beats the config file, which beats the defaults below.
-The resolved configuration is written to the results folder as `config.json`, which `--config` accepts back.
+Each `RunConfig` field carries its command-line declaration (help text, which commands take it) in its
+metadata; `ecgcl.cli.options` builds the click options from these fields, and a `--config` file fills
+click's `default_map`, so an option given on the command line beats the config file, which beats the
+defaults below. The resolved configuration is written to the results folder as `config.json`, which
+`--config` (and `--resume`) accept back.
 """
 
 from __future__ import annotations
@@ -18,37 +21,55 @@ from ecgcl.errors import EcgclError, did_you_mean
 
 METHODS = ("pretrained_finetune", "pretrained_linear", "random_linear", "supervised")
 INPUTS = ("time", "fft")
+TRAINING = ("run", "pretrain", "finetune")  # the commands that train a model
+
+
+def option(default: Any = None, help: str = "", *, commands: tuple[str, ...] = TRAINING, flag: str | None = None,
+           choices: tuple[str, ...] | None = None, factory: Any = None):
+    """A config field and its command-line option: `help` text, the `commands` that take it, the option `flag`
+    (default `--field-name`) and the allowed `choices`."""
+    metadata = {"help": help, "commands": commands, "flag": flag, "choices": choices}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
 class RunConfig:
-    """Everything `ecgcl run` needs; the defaults are small so the embedded sample runs in minutes on 2 cores."""
+    """Everything `ecgcl run` needs; the defaults are small so the embedded sample runs in minutes on 2 cores.
 
-    data: str | None = None  # store folder; None = the small PTB-XL sample shipped in the package
-    task: str = "normal_vs_abnormal"
-    encoder: str = "cnn"
-    encoder_args: dict[str, Any] = field(default_factory=lambda: {"width": 16, "depth": 3})  # narrow: fast on 2 CPU cores
-    embed_dim: int = 64
-    aug: str = "permute+noise"
-    loss: str = "ntxent"
-    loss_args: dict[str, Any] = field(default_factory=dict)
-    projection_dim: int = 64
-    input: str = "time"  # "time" samples or "fft" magnitude spectrum
-    pretrain_epochs: int = 5
-    finetune_epochs: int = 5
-    batch_size: int = 64
-    lr: float = 1e-3
-    finetune_lr: float = 1e-3
-    weight_decay: float = 1e-5
-    dropout: float = 0.0
-    repeats: int = 3
-    seed: int = 0
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    label_fractions: list[float] = field(default_factory=lambda: [1.0])
-    methods: list[str] = field(default_factory=lambda: list(METHODS))
-    device: str = "auto"
-    out: str = "results"
+    Component options (`encoder_args`, `loss_args`) hold only what the user set: each component's own
+    signature gives its defaults.
+    """
+
+    data: str | None = option(None, "Store folder; without it, the small PTB-XL sample shipped with ecgcl.")
+    task: str = option("normal_vs_abnormal", "Downstream task, e.g. normal_vs_abnormal, superclasses, mi_vs_normal.")
+    encoder: str = option("cnn", "Registered encoder: cnn, cnn_lstm, cnn_attn_lstm, cnn_transformer ...")
+    encoder_args: dict[str, Any] = option(factory=dict, flag="--encoder-arg",
+                                          help="Encoder option, repeatable (e.g. --encoder-arg width=32).")
+    embed_dim: int = option(64, "Encoder output size.")
+    aug: str = option("permute+noise", "Augmentations for the two views, e.g. permute+noise or clocs:strategy=cmsc.")
+    loss: str = option("ntxent", "Contrastive loss: ntxent or clocs_patient.")
+    loss_args: dict[str, Any] = option(factory=dict, flag="--loss-arg", help="Loss option (temperature=0.1).")
+    projection_dim: int = option(64, "Projection head output size.")
+    input: str = option("time", "Encoder input: time samples or FFT magnitude.", choices=INPUTS)
+    pretrain_epochs: int = option(5, "Contrastive pretraining epochs.")
+    finetune_epochs: int = option(5, "Fine-tuning / linear-probe epochs.")
+    batch_size: int = option(64, "Batch size.", commands=(*TRAINING, "evaluate"))
+    lr: float = option(1e-3, "Pretraining learning rate (AdamW).")
+    finetune_lr: float = option(1e-3, "Fine-tuning learning rate (AdamW).")
+    weight_decay: float = option(1e-5, "AdamW weight decay.")
+    dropout: float = option(0.0, "Dropout before the classifier's linear layer.")
+    seed: int = option(0, "Base seed; repeat k uses seed + k.")
+    val_fraction: float = option(0.15, "Fraction of labelled patients for validation.")
+    test_fraction: float = option(0.15, "Fraction of labelled patients for test.")
+    device: str = option("auto", "auto, cpu, cuda, cuda:1 or mps.", commands=(*TRAINING, "evaluate"))
+    out: str = option("results", "Results folder.")
+    repeats: int = option(3, "Number of repeated patient-level splits (K).", commands=("run",))
+    label_fractions: list[float] = option(factory=lambda: [1.0], flag="--label-fraction", commands=("run",),
+                                          help="Comma-separated label fractions, e.g. 0.01,0.1,1.0.")
+    methods: list[str] = option(factory=lambda: list(METHODS), commands=("run",),
+                                help="Comma-separated: pretrained_finetune,pretrained_linear,random_linear,supervised.")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -96,11 +117,13 @@ class RunConfig:
 FIELD_NAMES = tuple(f.name for f in fields(RunConfig))
 
 
-def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a TOML (or JSON) config file into option values, with clear errors for bad keys or syntax.
+def read_config_file(path: str | os.PathLike, accepted: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Read a TOML (or JSON) config file into option values, with clear errors for bad keys, syntax or values.
 
     Keys are option names with `_` or `-` (`label_fractions` also accepts `label_fraction`); a `[run]` table
-    may hold them instead of the top level.
+    may hold them instead of the top level. `accepted` names the options of the command reading the file
+    (default: the `RunConfig` fields); a `RunConfig` field the command does not take (`repeats` for
+    `ecgcl pretrain`, say) is left out, so a results folder's `config.json` serves every command.
     """
     path = Path(path)
     if not path.is_file():
@@ -128,13 +151,18 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
         raise EcgclError(f"config file {path} must hold a table of options, not a {type(raw).__name__}")
     if isinstance(raw.get("run"), dict):
         raw = {**{k: v for k, v in raw.items() if k != "run"}, **raw["run"]}
+    accepted = FIELD_NAMES if accepted is None else tuple(accepted)
+    known = tuple(dict.fromkeys((*accepted, *FIELD_NAMES)))
+    types = {f.name: f.type for f in fields(RunConfig)}
     values: dict[str, Any] = {}
     for key, value in raw.items():
         name = key.replace("-", "_")
-        name = {"label_fraction": "label_fractions", "method": "methods"}.get(name, name)
-        if name not in FIELD_NAMES:
-            raise EcgclError(f"config file {path}: unknown option {key!r}{did_you_mean(name, FIELD_NAMES)}")
-        values[name] = value
+        if name not in known:
+            name = {"label_fraction": "label_fractions", "method": "methods"}.get(name, name)
+        if name not in known:
+            raise EcgclError(f"config file {path}: unknown option {key!r}{did_you_mean(name, known)}")
+        if name in accepted:
+            values[name] = _coerce(name, value, types[name]) if name in types else value
     return values
 
 
@@ -149,12 +177,15 @@ def resolve_config(file_values: dict[str, Any] | None = None, overrides: dict[st
     return RunConfig(**merged)
 
 
-CLI_NAMES = {"label_fractions": "label-fraction", "encoder_args": "encoder-arg", "loss_args": "loss-arg"}
+def config_from_options(values: dict[str, Any]) -> RunConfig:
+    """The `RunConfig` of a command's option values (its other options, such as `--mode`, are ignored)."""
+    return resolve_config(None, {k: v for k, v in values.items() if k in FIELD_NAMES})
 
 
 def option_name(field_name: str) -> str:
     """The command-line option of a config field (`label_fractions` -> `--label-fraction`)."""
-    return "--" + CLI_NAMES.get(field_name, field_name.replace("_", "-"))
+    declared = {f.name: f.metadata.get("flag") for f in fields(RunConfig)}.get(field_name)
+    return declared or "--" + field_name.replace("_", "-")
 
 
 def _coerce(name: str, value: Any, annotation: str) -> Any:

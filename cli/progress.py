@@ -1,0 +1,38 @@
+"""Rich progress bars for the training commands (an `ecgcl.protocol.runner.Reporter`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+
+
+class RichReporter:
+    """Shows each training stage as a rich progress bar with the latest loss / validation AUROC."""
+
+    def __init__(self, console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = console
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console)
+        self.task = None
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def stage(self, description: str, epochs: int) -> None:
+        self.task = self.progress.add_task(escape(description), total=epochs, info="")
+
+    def epoch(self, stage: str, epoch: int, epochs: int, record: dict[str, Any]) -> None:
+        info = f"loss {record['loss']:.4f}"
+        if record.get("val_auroc") is not None:
+            info += f"  val AUROC {record['val_auroc']:.3f}"
+        self.progress.update(self.task, completed=epoch, info=info)
+
+    def message(self, text: str) -> None:
+        self.progress.console.print(f"[dim]{escape(text)}[/dim]")

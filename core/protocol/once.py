@@ -1,0 +1,176 @@
+"""One pretraining or one fine-tuning on one patient split: what `ecgcl pretrain` and `ecgcl finetune` run.
+
+Both use the stages of the repeated protocol (`run_pretraining`, `run_finetuning` in `ecgcl.protocol.runner`)
+on repeat 0 of the config's seed, so `pretrain` -> `finetune` holds out exactly the patients `ecgcl run`
+holds out in its first repeat.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecgcl.config import RunConfig, option_name
+from ecgcl.errors import EcgclError
+from ecgcl.protocol.runner import Reporter
+
+Progress = Callable[[], AbstractContextManager[Reporter]]
+
+
+def discard_unfinished(out: Path) -> None:
+    """`--overwrite` for pretrain and finetune: drop the resume states an earlier invocation left in `out`."""
+    if out.is_dir():
+        for stale in out.glob("*.last.pt"):
+            stale.unlink()
+
+
+@dataclass
+class PretrainResult:
+    """What one pretraining produced (`is_main` is False on the other ranks of a multi-process run)."""
+
+    history: list[dict[str, Any]]
+    checkpoint: Path
+    is_main: bool
+    world_size: int
+    backend: str
+    device: Any
+    notes: list[str] = field(default_factory=list)
+
+
+def pretrain_once(config: RunConfig, *, all_records: bool = False, overwrite: bool = False, options=None,
+                  progress: Progress | None = None, registry=None) -> PretrainResult:
+    """Contrastive pretraining on a store, writing `OUT/pretrain.pt` (and `OUT/config.json`).
+
+    Records of the validation and test patients of `finetune_once`'s split are held out unless
+    `all_records` (a store without labels for the task is used whole). Runs under torch.distributed when
+    torchrun started this process; only rank 0 writes files and calls `progress` for its reporter.
+    """
+    from ecgcl.distributed import barrier, distributed_session
+    from ecgcl.engine.device import seed_everything
+    from ecgcl.engine.options import TrainOptions, training_options
+    from ecgcl.protocol.runner import finetune_split, prepare, run_pretraining
+    from ecgcl.protocol.splits import pretraining_pool
+
+    if config.pretrain_epochs < 1:
+        raise EcgclError("--pretrain-epochs must be at least 1 for `ecgcl pretrain`")
+    out = Path(config.out)
+    with distributed_session(config.device) as session:
+        if config.batch_size % session.world_size:
+            raise EcgclError(f"--batch-size {config.batch_size} must be divisible by the {session.world_size} "
+                             "processes; it is the global batch")
+        reporting = progress() if (session.is_main and progress is not None) else nullcontext(Reporter())
+        with reporting as reporter:
+            exp = prepare(config, registry=registry, reporter=reporter, need_labels=False)
+            exp.device = session.device
+            pool = np.arange(len(exp.store)) if all_records or exp.targets is None else \
+                pretraining_pool(exp.store.patient_codes, finetune_split(exp))
+            if session.is_main:
+                if overwrite:
+                    discard_unfinished(out)
+                out.mkdir(parents=True, exist_ok=True)
+                config.save(out)
+            barrier()  # no rank looks for a resume file before rank 0 has discarded stale ones
+            seed_everything(config.seed)
+            with training_options(options or TrainOptions()):
+                _, history = run_pretraining(exp, pool, out, config.seed, unit={})
+            barrier()
+        return PretrainResult(history, out / "pretrain.pt", session.is_main, session.world_size, session.backend,
+                              session.device)
+
+
+def checkpoint_model(checkpoint: str, given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The encoder state and meta of a pretrained `checkpoint`; refuses model options in `given` (the options
+    the user set, by config field name) that contradict it."""
+    from ecgcl.engine.checkpoint import check_encoder_matches, load_checkpoint
+
+    source = f"checkpoint {checkpoint}"
+    saved = load_checkpoint(checkpoint)
+    if saved.get("kind") != "encoder":
+        raise EcgclError(f"{source} is a {saved.get('kind')!r} checkpoint; --checkpoint needs a pretrained "
+                         "encoder (pretrain.pt)")
+    meta = saved["meta"]
+    if given.get("encoder"):
+        check_encoder_matches(meta, given["encoder"], source=source)
+    conflicts = [f"{option_name('encoder_args')} {k}={v!r} (checkpoint: {meta['encoder_args'].get(k)!r})"
+                 for k, v in (given.get("encoder_args") or {}).items() if meta["encoder_args"].get(k) != v]
+    for name, saved_value in (("embed_dim", meta["embed_dim"]), ("input", meta["representation"])):
+        value = given.get(name)
+        if value is not None and value != saved_value:
+            conflicts.append(f"{option_name(name)} {value!r} (checkpoint: {saved_value!r})")
+    if conflicts:
+        raise EcgclError(f"{source} fixes the model; these options contradict it: {'; '.join(conflicts)}")
+    return saved["encoder"], meta
+
+
+def finetune_method(mode: str, pretrained: bool) -> str:
+    """The protocol's method name for a fine-tuning `mode` (finetune | linear) with or without pretraining."""
+    if mode == "linear":
+        return ("pretrained_" if pretrained else "random_") + mode
+    return "pretrained_finetune" if pretrained else "supervised"
+
+
+@dataclass
+class FinetuneResult:
+    """The result row of one fine-tuning (metrics, best epoch, checkpoint), its method and any notes."""
+
+    row: dict[str, Any]
+    method: str
+    notes: list[str] = field(default_factory=list)
+
+
+def finetune_once(config: RunConfig, *, checkpoint: str | None = None, given: dict[str, Any] | None = None,
+                  mode: str = "finetune", label_fraction: float = 1.0, overwrite: bool = False, options=None,
+                  reporter: Reporter | None = None, registry=None) -> FinetuneResult:
+    """Fine-tune (or linear-probe) an encoder on one patient split, keep the best validation epoch and
+    evaluate it on test; writes `OUT/config.json`, `OUT/METHOD.best.pt` and `OUT/metrics.json`.
+
+    With a pretrained `checkpoint`, the model (encoder, its options, embedding size, input) comes from it;
+    `given` holds the options the user set, which must not contradict it.
+    """
+    from ecgcl.engine.checkpoint import check_store_matches
+    from ecgcl.engine.device import seed_everything
+    from ecgcl.engine.options import TrainOptions, training_options
+    from ecgcl.protocol.results import write_json
+    from ecgcl.protocol.runner import check_pretraining_excludes, finetune_split, prepare, run_finetuning
+    from ecgcl.protocol.splits import check_both_classes, label_fraction_subset
+
+    if not 0 < label_fraction <= 1:
+        raise EcgclError(f"--label-fraction must be in (0, 1], got {label_fraction}")
+    encoder_state, meta, notes = None, None, []
+    if checkpoint:
+        encoder_state, meta = checkpoint_model(checkpoint, given or {})
+        config = dataclasses.replace(config, encoder=meta["encoder"], encoder_args=dict(meta["encoder_args"]),
+                                     embed_dim=meta["embed_dim"], input=meta["representation"])
+    out = Path(config.out)
+    if overwrite:
+        discard_unfinished(out)
+    exp = prepare(config, registry=registry, reporter=reporter)
+    if meta is not None:
+        check_store_matches(meta, exp.store, source=f"checkpoint {checkpoint}")
+        exp.window = meta["window"]
+    targets, codes = exp.targets, exp.store.patient_codes
+    seed_everything(config.seed)
+    split = finetune_split(exp)
+    if meta is not None:
+        note = check_pretraining_excludes(meta, exp.store, split, source=f"checkpoint {checkpoint}")
+        if note:
+            notes.append(note)
+            exp.reporter.message(f"Note: {note}")
+    check_both_classes(targets.y, split.parts(), repeat=1, task=config.task, class_names=targets.class_names)
+    train = label_fraction_subset(split.train, codes, targets.stratify_key(), label_fraction, config.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    config.save(out)
+    method = finetune_method(mode, pretrained=checkpoint is not None)
+    with training_options(options or TrainOptions()):
+        row = run_finetuning(exp, method=method, encoder_state=encoder_state, train_rows=train, val_rows=split.val,
+                             test_rows=split.test, folder=out, seed=config.seed,
+                             unit={"repeat": 0, "seed": config.seed, "label_fraction": label_fraction,
+                                   "method": method})
+    write_json(out / "metrics.json", row)
+    return FinetuneResult(row, method, notes)
