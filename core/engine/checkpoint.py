@@ -81,6 +81,14 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return payload
 
 
+def load_checkpoint_of_kind(path: str | os.PathLike, kind: str, *, needed_by: str) -> dict[str, Any]:
+    """`load_checkpoint`, refusing a checkpoint of another kind with a line saying what `needed_by` takes."""
+    payload = load_checkpoint(path)
+    if payload.get("kind") != kind:
+        raise EcgclError(f"checkpoint {path} is a {payload.get('kind')!r} checkpoint; {needed_by}")
+    return payload
+
+
 def store_meta(store) -> dict[str, Any]:
     """What a checkpoint records about the data it was trained on."""
     manifest = store.manifest

@@ -38,7 +38,7 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathL
     """
     from ecgcl.data.store import open_store
     from ecgcl.data.tasks import task_targets
-    from ecgcl.engine.checkpoint import check_store_matches, load_checkpoint, same_preprocessing
+    from ecgcl.engine.checkpoint import check_store_matches, load_checkpoint_of_kind, same_preprocessing
     from ecgcl.engine.device import select_device
     from ecgcl.engine.loops import predict
     from ecgcl.protocol.metrics import classification_metrics
@@ -48,10 +48,8 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathL
 
         registry = get_registry()
     source = f"checkpoint {checkpoint_path}"
-    checkpoint = load_checkpoint(checkpoint_path)
-    if checkpoint.get("kind") != "classifier":
-        raise EcgclError(f"{source} is a {checkpoint.get('kind')!r} checkpoint; `evaluate` needs a fine-tuned one "
-                         "(a *.best.pt file from `ecgcl run` or `ecgcl finetune`)")
+    checkpoint = load_checkpoint_of_kind(checkpoint_path, "classifier", needed_by="`evaluate` needs a fine-tuned "
+                                         "one (a *.best.pt file from `ecgcl run` or `ecgcl finetune`)")
     meta = checkpoint["meta"]
     store = open_store(data)
     check_store_matches(meta, store, source=source)

@@ -87,13 +87,11 @@ def pretrain_once(config: RunConfig, *, all_records: bool = False, overwrite: bo
 def checkpoint_model(checkpoint: str, given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The encoder state and meta of a pretrained `checkpoint`; refuses model options in `given` (the options
     the user set, by config field name) that contradict it."""
-    from ecgcl.engine.checkpoint import check_encoder_matches, load_checkpoint
+    from ecgcl.engine.checkpoint import check_encoder_matches, load_checkpoint_of_kind
 
     source = f"checkpoint {checkpoint}"
-    saved = load_checkpoint(checkpoint)
-    if saved.get("kind") != "encoder":
-        raise EcgclError(f"{source} is a {saved.get('kind')!r} checkpoint; --checkpoint needs a pretrained "
-                         "encoder (pretrain.pt)")
+    saved = load_checkpoint_of_kind(checkpoint, "encoder", needed_by="--checkpoint needs a pretrained encoder "
+                                    "(pretrain.pt)")
     meta = saved["meta"]
     if given.get("encoder"):
         check_encoder_matches(meta, given["encoder"], source=source)
