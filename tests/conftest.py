@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -59,3 +60,42 @@ def _build_tiny_ptbxl_store(ptbxl: Path, out: Path, labelled: int = 60, unlabell
 def tiny_store(ptbxl_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store of the first 60 labelled (55 with a superclass) + 12 unlabelled real PTB-XL 100 Hz records (built once per session)."""
     return _build_tiny_ptbxl_store(ptbxl_dir, tmp_path_factory.mktemp("stores") / "tiny")
+
+
+# ---- real PTB-XL signals rewritten into other collections' layouts (units, lead names, rates, RECORDS ...) ----
+
+LEADS = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+
+
+def digital(ptbxl: Path, ecg_id: int, hr: bool = False) -> np.ndarray:
+    """The int16 (samples, 12) samples of a PTB-XL record (gain 1000 adu/mV, baseline 0 in every lead)."""
+    folder, suffix = ("records500", "hr") if hr else ("records100", "lr")
+    path = ptbxl / folder / f"{(ecg_id // 1000) * 1000:05d}" / f"{ecg_id:05d}_{suffix}.dat"
+    return np.fromfile(path, dtype="<i2").reshape(-1, 12)
+
+
+def write_record(folder: Path, name: str, samples: np.ndarray, *, fs: float = 100, names=LEADS, gain: float = 1000.0,
+                 units: str | list[str] = "mV", signal_file: str | None = None, offset: int = 0,
+                 comments: tuple[str, ...] = ()) -> Path:
+    """A format-16 WFDB record from a (samples, leads) int16 array; returns the record stem."""
+    folder.mkdir(parents=True, exist_ok=True)
+    signal_file = signal_file or f"{name}.dat"
+    units = [units] * len(names) if isinstance(units, str) else units
+    with open(folder / signal_file, "wb") as handle:
+        handle.write(b"\0" * offset)
+        handle.write(samples.astype("<i2").tobytes())
+    fmt = f"16+{offset}" if offset else "16"
+    lines = [f"{name} {len(names)} {fs:g} {len(samples)}"]
+    lines += [f"{signal_file} {fmt} {gain:g}(0)/{unit} 16 0 {int(samples[0, i])} 0 0 {lead}"
+              for i, (lead, unit) in enumerate(zip(names, units))]
+    lines += [f"#{c}" for c in comments]
+    (folder / f"{name}.hea").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder / name
+
+
+@pytest.fixture
+def ecg_files():
+    """`digital(ptbxl, ecg_id, hr)` and `write_record(folder, name, samples, ...)` for tests that rewrite records."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(digital=digital, write_record=write_record, LEADS=LEADS)

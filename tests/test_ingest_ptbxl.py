@@ -11,6 +11,7 @@ import wfdb
 
 from ecgcl.data import ingest as ingest_module
 from ecgcl.data.ingest import ingest
+from ecgcl.data.leads import STANDARD_LEADS, normalise_lead_name
 from ecgcl.data.ptbxl import load_statements
 from ecgcl.data.store import open_store
 from ecgcl.data.tasks import task_targets
@@ -27,7 +28,8 @@ def test_fast_reader_matches_wfdb_exactly(ptbxl_dir):
         ours = read_wfdb(ptbxl_dir / stem)
         theirs = wfdb.rdrecord(str(ptbxl_dir / stem), return_res=32)
         assert np.array_equal(ours.signal, theirs.p_signal.T) and ours.fs == theirs.fs
-        assert ours.leads == ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+        assert ours.leads == theirs.sig_name and ours.units == theirs.units == ["mV"] * 12  # names as written
+        assert [normalise_lead_name(n) for n in ours.leads] == list(STANDARD_LEADS)
 
 
 def test_store_holds_the_records_values_in_standard_order(small_store, ptbxl_dir):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgcl.data.leads import STANDARD_LEADS, normalise_lead_name
+from ecgcl.data.leads import STANDARD_LEADS
 from ecgcl.data.records import TRUNCATED_SIGNAL, BadRecord, RawRecord, RecordRef
 from ecgcl.errors import EcgclError
 
@@ -87,7 +87,7 @@ class NumpyReader:
                 raise EcgclError(f"{self.path}: {self.signals.shape[1]} leads but no lead names; save an .npz with a "
                                  "`leads` entry")
             leads = list(STANDARD_LEADS)
-        self.leads = [normalise_lead_name(n) for n in leads]
+        self.leads = [str(n) for n in leads]  # names as written; ingest maps aliases
         sidecar = next((p for p in (self.path.with_suffix(".csv"), self.path.parent / "metadata.csv") if p.is_file()),
                        None)
         table = pd.read_csv(sidecar) if sidecar else pd.DataFrame(index=range(self.signals.shape[0]))
@@ -131,7 +131,7 @@ class ParquetReader:
         lead_columns = [c for c in table.column_names if numeric_list(c)]
         if not lead_columns:
             raise EcgclError(f"{self.path}: no numeric list columns; expected one list column per lead (I, II, ..., V6)")
-        self.leads = [normalise_lead_name(c) for c in lead_columns]
+        self.leads = list(lead_columns)
         self.values: list[np.ndarray] = []
         self.offsets: list[np.ndarray] = []
         for column in lead_columns:

@@ -1,9 +1,10 @@
 """Ingest: discover records in a source, check and preprocess them in parallel, write a store atomically.
 
-Every record goes through the same steps: load (reader) -> check (leads present, no NaN, no flat lead, long
-enough) -> select/reorder leads -> resample -> band-pass -> crop/pad. Records are processed in chunks so the
-scipy calls run on whole (records, leads, samples) arrays. A bad record is skipped with its reason (or, with
-`strict=True`, stops the ingest with an EcgclError); the store is only renamed into place when all went well.
+Every record goes through the same steps: load (reader) -> check (leads present under any alias, units known
+and converted to mV, no NaN, no flat lead, long enough, plausible amplitude) -> select/reorder leads ->
+resample -> band-pass -> crop/pad, or cut into windows. Records are processed in chunks so the scipy calls run
+on whole (records, leads, samples) arrays. A bad record is skipped with its reason (or, with `strict=True`,
+stops the ingest with an EcgclError); the store is only renamed into place when all went well.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 import os
 from collections import Counter
 from contextlib import ExitStack, closing
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,38 +22,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgcl.data.leads import lead_indices, parse_leads
-from ecgcl.data.preprocess import BandPass, bandpass, check_band, crop_or_pad, parse_band, resample
-from ecgcl.data.records import (FLAT_LEADS, MISSING_LEADS, NAN_VALUES, SKIP_CATEGORIES, TOO_SHORT, BadRecord,
-                                Reader, RecordRef, Skip)
+from ecgcl.data.leads import lead_indices
+from ecgcl.data.plan import AMPLITUDE_FLAG_MV, Plan, make_plan
+from ecgcl.data.preprocess import bandpass, cut_windows, resample, window_starts
+from ecgcl.data.records import (FLAT_LEADS, IMPLAUSIBLE_AMPLITUDE, MISSING_LEADS, NAN_VALUES, SKIP_CATEGORIES,
+                                TOO_SHORT, BadRecord, RawRecord, Reader, RecordRef, Skip, load_records)
 from ecgcl.data.store import StoreWriter, check_apart
+from ecgcl.data.units import mv_factors
 from ecgcl.errors import EcgclError
 
 FLAT_PTP_MV = 0.005  # a lead whose peak-to-peak range stays below 5 uV over the whole record carries no signal
 BASE_COLUMNS = ("record_id", "patient_id", "labels", "fs", "original_fs", "source_path")
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What every record becomes: these leads, at `fs` Hz, `samples` long, optionally band-passed."""
-
-    leads: tuple[str, ...]
-    fs: float
-    samples: int
-    band: BandPass | None = None
-    pad: bool = False
-
-    @property
-    def length(self) -> float:
-        return self.samples / self.fs
+ROW_COLUMNS = ("window", "window_start", "valid_samples", "original_length", "amplitude_mv")
 
 
 @dataclass
 class ChunkResult:
-    positions: list[int]
+    """A run of records as store rows, in source order: `signals[i]` is window `window[i]` (starting at sample
+    `start[i]`, `valid[i]` samples of real signal) of the record at `positions[i]`."""
+
     signals: np.ndarray
-    original_fs: list[float]
-    meta: list[dict[str, Any]]
+    positions: np.ndarray
+    window: np.ndarray
+    start: np.ndarray
+    valid: np.ndarray
+    records: dict[int, dict[str, Any]]  # position -> meta, original_fs, original_length, amplitude_mv
     skips: list[tuple[int, str, str]] = field(default_factory=list)
 
 
@@ -73,100 +67,107 @@ class IngestResult:
 
 def open_source(source: str | os.PathLike, *, fs: float | None = None, ptbxl_resolution: str | None = None,
                 min_likelihood: float = 0.0) -> Reader:
-    """The reader for a path: a PTB-XL folder, a WFDB folder or header, a numpy file or a parquet table."""
+    """The reader for a path: PTB-XL, CODE-15 (HDF5) or MIMIC-IV-ECG layouts, a WFDB folder, record list,
+    header, `.mat` or record stem, a numpy file or a parquet table."""
     from ecgcl.data.array_readers import ARRAY_SUFFIXES, PARQUET_SUFFIXES, NumpyReader, ParquetReader
+    from ecgcl.data.code15 import HDF5_SUFFIXES, Code15Reader, is_code15
+    from ecgcl.data.discovery import SIGNAL_SUFFIXES, is_record_list, record_stem
+    from ecgcl.data.mimic import MimicEcgReader, is_mimic_ecg
     from ecgcl.data.ptbxl import PtbxlReader, is_ptbxl
     from ecgcl.data.wfdb_reader import WfdbReader
 
     path = Path(source)
-    if not path.exists():
-        raise EcgclError(f"source {path} does not exist")
+    if not path.exists() and record_stem(path) is None:
+        raise EcgclError(f"source {path} does not exist (nor a WFDB record {path.name}.hea beside it)")
     if is_ptbxl(path):
         resolution = ptbxl_resolution or ("hr" if fs is not None and fs > 100 else "lr")
         return PtbxlReader(path, resolution, min_likelihood)
+    if is_code15(path):
+        return Code15Reader(path)
+    if is_mimic_ecg(path):
+        return MimicEcgReader(path)
     if path.is_file() and path.suffix in ARRAY_SUFFIXES:
         return NumpyReader(path)
     if path.is_file() and path.suffix in PARQUET_SUFFIXES:
         return ParquetReader(path)
-    if path.is_dir() or path.suffix == ".hea":
+    if path.is_dir() or is_record_list(path) or record_stem(path) is not None:
         return WfdbReader(path)
-    raise EcgclError(f"source {path}: unknown kind; expected a PTB-XL or WFDB folder, a .hea, .npy, .npz or .parquet file")
+    if path.suffix.lower() in SIGNAL_SUFFIXES:
+        raise EcgclError(f"source {path}: no WFDB header {path.with_suffix('.hea').name} beside it; "
+                         ".mat/.dat signals are read through their header")
+    raise EcgclError(f"source {path}: unknown kind; expected a PTB-XL, CODE-15, MIMIC-IV-ECG or WFDB folder, a "
+                     f"record list (RECORDS, .txt), a .hea/.mat record or stem, .{'/.'.join(HDF5_SUFFIXES)}, .npy, "
+                     ".npz or .parquet file")
 
 
-def check_record(signal: np.ndarray, fs: float, names: Sequence[str], plan: Plan) -> np.ndarray:
-    """The plan's leads of one record, in the plan's order; BadRecord for missing leads, NaNs, flat leads, too short."""
-    index, missing = lead_indices(names, plan.leads)
+def check_record(record: RawRecord, plan: Plan) -> tuple[np.ndarray, float]:
+    """The plan's leads of one record in mV, in the plan's order, and its median lead peak-to-peak (mV).
+
+    BadRecord for missing leads, unknown units, NaNs, flat leads, too short, or an amplitude above the plan's
+    `max_amplitude`.
+    """
+    index, missing = lead_indices(record.leads, plan.leads, plan.lead_map)
     if missing:
-        raise BadRecord(MISSING_LEADS, f"no lead(s) {', '.join(missing)} (record has {', '.join(names)})")
-    selected = signal[index]
+        raise BadRecord(MISSING_LEADS, f"no lead(s) {', '.join(missing)} (record has {', '.join(record.leads)})")
+    selected = record.signal[index]
+    if record.units is not None:
+        factors = mv_factors([record.units[i] for i in index], plan.leads)
+        if (factors != 1).any():
+            selected = (selected * factors[:, None]).astype(np.float32)
     if selected.shape[-1] == 0:
         raise BadRecord(TOO_SHORT, "no samples")
     bad = ~np.isfinite(selected).all(axis=-1)
     if bad.any():
         raise BadRecord(NAN_VALUES, f"non-finite values in lead(s) {', '.join(np.asarray(plan.leads)[bad])}")
-    flat = np.ptp(selected, axis=-1) < FLAT_PTP_MV
+    ptp = np.ptp(selected, axis=-1)
+    flat = ptp < FLAT_PTP_MV
     if flat.any():
         raise BadRecord(FLAT_LEADS, f"lead(s) {', '.join(np.asarray(plan.leads)[flat])} are flat")
-    duration = selected.shape[-1] / fs
-    if not plan.pad and duration + 0.5 / fs < plan.length:
+    duration = selected.shape[-1] / record.fs
+    if not plan.pad and duration + 0.5 / record.fs < plan.length:
         raise BadRecord(TOO_SHORT, f"{duration:g} s long, {plan.length:g} s asked (use --pad to zero-pad)")
-    return selected
+    amplitude = float(np.median(ptp))
+    if plan.max_amplitude is not None and amplitude > plan.max_amplitude:
+        raise BadRecord(IMPLAUSIBLE_AMPLITUDE, f"median lead peak-to-peak {amplitude:.4g} mV is above "
+                                               f"--max-amplitude {plan.max_amplitude:g} mV (a unit may be wrong)")
+    return selected, amplitude
 
 
 def process_chunk(reader: Reader, refs: Sequence[RecordRef], start: int, plan: Plan) -> ChunkResult:
     """Load, check and preprocess a run of records; records with the same rate and length share scipy calls."""
     groups: dict[tuple[float, int], list[tuple[int, np.ndarray]]] = {}
-    meta: dict[int, dict[str, Any]] = {}
+    records: dict[int, dict[str, Any]] = {}
     skips = []
-    for offset, ref in enumerate(refs):
+    for offset, record in enumerate(load_records(reader, list(refs))):
         position = start + offset
         try:
-            record = reader.load(ref)
-            selected = check_record(record.signal, record.fs, record.leads, plan)
+            if isinstance(record, BadRecord):
+                raise record
+            selected, amplitude = check_record(record, plan)
         except BadRecord as bad:
             skips.append((position, bad.category, bad.detail))
             continue
-        meta[position] = record.meta
+        records[position] = {"meta": record.meta, "original_fs": record.fs, "amplitude_mv": amplitude,
+                             "original_length": selected.shape[-1] / record.fs}
         groups.setdefault((record.fs, selected.shape[-1]), []).append((position, selected))
-    positions, blocks, rates = [], [], []
+    parts = []
     for (fs, _), members in groups.items():
         batch = np.stack([signal for _, signal in members]).astype(np.float32, copy=False)
         batch = resample(batch, fs, plan.fs)
         if plan.band is not None:
             batch = bandpass(batch, plan.fs, plan.band)
-        blocks.append(crop_or_pad(batch, plan.samples))
-        positions += [p for p, _ in members]
-        rates += [fs] * len(members)
-    signals = np.concatenate(blocks) if blocks else np.empty((0, len(plan.leads), plan.samples), np.float32)
-    return ChunkResult(positions, signals, rates, [meta[p] for p in positions], skips)
-
-
-def _first_record(reader: Reader, refs: Sequence[RecordRef]):
-    """The first record that loads, to fill in a rate or length the user did not give."""
-    for ref in refs[:50]:
-        try:
-            return reader.load(ref)
-        except BadRecord:
-            continue
-    raise EcgclError("could not read any of the first 50 records to infer --fs/--length; give both options")
-
-
-def make_plan(reader: Reader, refs: Sequence[RecordRef], *, fs: float | None, length: float | None,
-              leads: str | Sequence[str] | None, band: str | BandPass | None, pad: bool) -> Plan:
-    """Resolve the options into a Plan, inferring the rate and length from the first readable record if absent."""
-    chosen_leads = parse_leads(leads)
-    band = parse_band(band) if isinstance(band, str) or band is None else band
-    if fs is not None and fs <= 0:
-        raise EcgclError(f"--fs must be positive, got {fs:g}")
-    if length is not None and length <= 0:
-        raise EcgclError(f"--length must be positive, got {length:g} s")
-    if fs is None or length is None:
-        first = _first_record(reader, refs)
-        fs = fs if fs is not None else first.fs
-        length = length if length is not None else first.duration
-    if band is not None:
-        check_band(band, fs)
-    return Plan(chosen_leads, float(fs), max(1, int(round(length * fs))), band, pad)
+        starts = window_starts(batch.shape[-1], plan.samples, plan.stride, plan.pad)
+        rows, valid = cut_windows(batch, plan.samples, starts)
+        count = len(starts)
+        parts.append((rows, np.repeat([p for p, _ in members], count), np.tile(np.arange(count), len(members)),
+                      np.tile(starts, len(members)), valid))
+    if not parts:
+        empty = np.empty(0, dtype=np.int64)
+        return ChunkResult(np.empty((0, len(plan.leads), plan.samples), np.float32), empty, empty, empty, empty,
+                           records, skips)
+    signals, positions, window, starts, valid = (np.concatenate(column) for column in zip(*parts))
+    order = np.lexsort((window, positions))  # groups back into source order
+    return ChunkResult(signals[order], positions[order], window[order], starts[order], valid[order], records, skips)
 
 
 def _chunks(n: int, workers: int) -> list[tuple[int, int]]:
@@ -203,7 +204,8 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, *, fs: float | Non
            length: float | None = None, leads: str | Sequence[str] | None = None, band: str | None = None,
            pad: bool = False, strict: bool = False, workers: int | None = None, overwrite: bool = False,
            limit: int | None = None, ptbxl_resolution: str | None = None, min_likelihood: float = 0.0,
-           progress: bool = False) -> IngestResult:
+           windows: bool = False, window_stride: float | None = None, lead_map: str | Mapping | None = None,
+           max_amplitude: float | None = None, progress: bool = False) -> IngestResult:
     """Ingest `source` into a new store at `out`; see the module docstring for the steps."""
     import time
 
@@ -216,18 +218,18 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, *, fs: float | Non
         refs = refs[:limit]
     if not refs:
         raise EcgclError(f"no records found in {reader.describe()}")
-    plan = make_plan(reader, refs, fs=fs, length=length, leads=leads, band=band, pad=pad)
+    plan, chosen = make_plan(reader, refs, fs=fs, length=length, leads=leads, band=band, pad=pad, windows=windows,
+                             window_stride=window_stride, lead_map=lead_map, max_amplitude=max_amplitude)
     workers = max(1, workers if workers is not None else min(os.cpu_count() or 1, 8))
     workers = min(workers, len(_chunks(len(refs), workers)))
 
     n = len(refs)
-    keep = np.zeros(n, dtype=bool)
-    original_fs = np.full(n, np.nan)
-    meta: list[dict[str, Any]] = [dict(r.meta) for r in refs]
+    rows: list[pd.DataFrame] = []
+    records: dict[int, dict[str, Any]] = {}
     skipped: list[Skip] = []
     started = time.perf_counter()
     with ExitStack() as stack:
-        writer = stack.enter_context(StoreWriter(out, n, len(plan.leads), plan.samples, overwrite=overwrite))
+        writer = stack.enter_context(StoreWriter(out, len(plan.leads), plan.samples, overwrite=overwrite))
         bar = stack.enter_context(_progress(progress))
         task = bar.add_task("ingest", total=n, rate="-", skipped=0)
         done = 0
@@ -239,25 +241,24 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, *, fs: float | Non
                     raise EcgclError(f"record {ref.record_id} ({ref.source_path}) is bad: {category}: {detail} "
                                      "(run without --strict to skip bad records)")
                 skipped.append(Skip(ref.record_id, ref.source_path, category, detail))
-            if chunk.positions:
-                writer.signals[chunk.positions] = chunk.signals
-                keep[chunk.positions] = True
-                original_fs[chunk.positions] = chunk.original_fs
-                for position, record_meta in zip(chunk.positions, chunk.meta):
-                    meta[position].update(record_meta)
-            done += len(chunk.positions) + len(chunk.skips)
+            writer.append(chunk.signals)
+            rows.append(pd.DataFrame({"position": chunk.positions, "window": chunk.window,
+                                      "window_start": chunk.start / plan.fs, "valid_samples": chunk.valid}))
+            records.update(chunk.records)
+            done += len(chunk.records) + len(chunk.skips)
             bar.update(task, completed=done, skipped=len(skipped),
                        rate=f"{done / max(time.perf_counter() - started, 1e-9):,.0f}")
-        if not keep.any():
+        if not records:
             raise EcgclError(f"every record of {reader.describe()} was skipped: "
                              + "; ".join(f"{c} x{k}" for c, k in _count(skipped).items()))
-        metadata = _metadata(refs, meta, original_fs, plan)
-        manifest = _manifest(reader, source, plan, refs, keep, skipped, metadata, dict(
+        metadata = _metadata(refs, records, pd.concat(rows, ignore_index=True), plan)
+        manifest = _manifest(reader, source, plan, chosen, refs, records, skipped, metadata, dict(
             fs=fs, length=length, leads=list(plan.leads), filter=None if plan.band is None else str(plan.band),
             pad=pad, strict=strict, limit=limit, min_likelihood=min_likelihood,
-            resolution=getattr(reader, "resolution", None)))
-        path = writer.finish(metadata, manifest, keep=keep)
-    return IngestResult(path, n, int(keep.sum()), skipped, {**manifest, "hash": _read_hash(path)})
+            resolution=getattr(reader, "resolution", None), windows=windows, window_stride=window_stride,
+            lead_map=dict(plan.lead_map), max_amplitude=max_amplitude))
+        path = writer.finish(metadata, manifest)
+    return IngestResult(path, n, len(records), skipped, {**manifest, "hash": _read_hash(path)})
 
 
 def _count(skipped: Sequence[Skip]) -> dict[str, int]:
@@ -265,29 +266,51 @@ def _count(skipped: Sequence[Skip]) -> dict[str, int]:
     return {c: counts[c] for c in SKIP_CATEGORIES if counts[c]}
 
 
-def _metadata(refs: Sequence[RecordRef], meta: list[dict[str, Any]], original_fs: np.ndarray, plan: Plan) -> pd.DataFrame:
-    table = pd.DataFrame(meta)
-    table.insert(0, "record_id", [r.record_id for r in refs])
+def _metadata(refs: Sequence[RecordRef], records: dict[int, dict[str, Any]], rows: pd.DataFrame,
+              plan: Plan) -> pd.DataFrame:
+    """One row per store row: the record's metadata repeated for each of its windows, then the row's own."""
+    kept = sorted(records)
+    table = pd.DataFrame([{**refs[p].meta, **records[p]["meta"]} for p in kept])
+    table.insert(0, "record_id", [refs[p].record_id for p in kept])
     for column, default in (("patient_id", None), ("labels", "")):
         if column not in table:
             table[column] = default
-    table["patient_id"] = [p if isinstance(p, str) and p else f"record:{r.record_id}"
-                           for p, r in zip(table["patient_id"], refs)]
+    table["patient_id"] = [p if isinstance(p, str) and p else f"record:{r}"
+                           for p, r in zip(table["patient_id"], table["record_id"])]
     table["labels"] = table["labels"].fillna("").astype(str)
     table["fs"] = plan.fs
-    table["original_fs"] = original_fs
-    table["source_path"] = [r.source_path for r in refs]
-    extras = [c for c in table.columns if c not in BASE_COLUMNS]
-    return table[list(BASE_COLUMNS) + extras]
+    table["original_fs"] = [records[p]["original_fs"] for p in kept]
+    table["source_path"] = [refs[p].source_path for p in kept]
+    table["original_length"] = [records[p]["original_length"] for p in kept]
+    table["amplitude_mv"] = [round(records[p]["amplitude_mv"], 4) for p in kept]
+    table = table.iloc[np.searchsorted(kept, rows["position"].to_numpy())].reset_index(drop=True)
+    for column in ("window", "window_start", "valid_samples"):
+        table[column] = rows[column].to_numpy()
+    extras = [c for c in table.columns if c not in BASE_COLUMNS + ROW_COLUMNS]
+    return table[list(BASE_COLUMNS) + list(ROW_COLUMNS) + extras]
 
 
-def _manifest(reader: Reader, source, plan: Plan, refs, keep, skipped, metadata, options) -> dict[str, Any]:
+def _differences(plan: Plan, records: dict[int, dict[str, Any]]) -> dict[str, int]:
+    """How many written records differed from the plan's rate and length (and so were resampled, cropped, padded)."""
+    rates = np.array([r["original_fs"] for r in records.values()])
+    lengths = np.array([r["original_length"] for r in records.values()])
+    tolerance = 0.5 / plan.fs
+    return {"resampled": int((rates != plan.fs).sum()), "longer": int((lengths > plan.length + tolerance).sum()),
+            "shorter": int((lengths < plan.length - tolerance).sum())}
+
+
+def _manifest(reader: Reader, source, plan: Plan, chosen, refs, records, skipped, metadata,
+              options) -> dict[str, Any]:
     import wfdb
 
     from ecgcl import __version__
 
-    kept = metadata.iloc[np.flatnonzero(keep)]
-    labelled = int((kept["labels"] != "").sum())
+    first = metadata[metadata["window"] == 0]
+    labelled = int((first["labels"] != "").sum())
+    high = first[first["amplitude_mv"] > AMPLITUDE_FLAG_MV]
+    differ = _differences(plan, records)
+    long_rule = ("consecutive windows of the record every "
+                 f"{plan.stride / plan.fs:g} s" if plan.stride is not None else "first samples")
     return {
         "source": str(Path(source).resolve()),
         "source_kind": reader.kind,
@@ -297,11 +320,26 @@ def _manifest(reader: Reader, source, plan: Plan, refs, keep, skipped, metadata,
         "samples": plan.samples,
         "leads": list(plan.leads),
         "units": "mV",
-        "preprocessing": {"resample": "scipy.signal.resample_poly", "filter": None if plan.band is None else
+        "chosen": chosen,
+        "preprocessing": {"units": "each lead's header unit converted to mV (uV x 0.001, V x 1000)",
+                          "lead_names": "canonical names via the alias table"
+                          + (f" and --lead-map {dict(plan.lead_map)}" if plan.lead_map else ""),
+                          "resample": "scipy.signal.resample_poly", "filter": None if plan.band is None else
                           f"butterworth order {plan.band.order} zero-phase (sosfiltfilt) {plan.band} Hz",
-                          "crop": "first samples", "pad": "zeros at the end" if plan.pad else "not allowed"},
-        "counts": {"found": len(refs), "written": int(keep.sum()), "skipped": len(skipped), "labelled": labelled,
-                   "unlabelled": int(keep.sum()) - labelled, "patients": int(kept["patient_id"].nunique())},
+                          "crop": long_rule, "windows": plan.stride is not None,
+                          "window_stride": None if plan.stride is None else plan.stride / plan.fs,
+                          "pad": "zeros at the end (valid_samples says how many are real)" if plan.pad else
+                          "not allowed"},
+        "differ": {**differ, "records": len(records)},
+        "counts": {"found": len(refs), "written": len(records), "rows": len(metadata), "skipped": len(skipped),
+                   "labelled": labelled, "unlabelled": len(first) - labelled,
+                   "patients": int(first["patient_id"].nunique()),
+                   "padded_rows": int((metadata["valid_samples"] < plan.samples).sum())},
+        "flagged": {"implausible_amplitude": {
+            "rule": f"median lead peak-to-peak above {AMPLITUDE_FLAG_MV:g} mV (kept; --max-amplitude skips)",
+            "count": len(high),
+            "records": [{"record_id": r, "source_path": p, "amplitude_mv": a}
+                        for r, p, a in zip(high["record_id"], high["source_path"], high["amplitude_mv"])]}},
         "skip_reasons": _count(skipped),
         "skipped": [s.as_dict() for s in skipped],
         "versions": {"ecgcl": __version__, "wfdb": wfdb.__version__},

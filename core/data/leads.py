@@ -1,27 +1,74 @@
-"""Lead names: one spelling for every dataset, and the standard 12-lead order.
+"""Lead names: one alias table for every dataset's spelling, the standard 12-lead order, and user lead maps.
 
-Datasets spell the augmented limb leads `aVR`, `AVR` or `avr` and sometimes write `MLII` for lead II; we
-normalise case and these aliases so that lead selection never depends on a dataset's spelling.
+Datasets spell the same lead many ways: `I`, `DI`, `D1`, `Lead I`, `ECG I`, `MLI` (CODE-15 and some Holter
+exports use the Einthoven `D` names), `aVR`, `AVR`, `avr`, `Lead aVR`, and the precordial leads `V1..V6` or
+`C1..C6` (the IEC names). Matching is case-insensitive and ignores `Lead`/`ECG` prefixes and separators, so
+`ecg_lead_avr` is `aVR`. Anything the table does not know can be named with a user lead map
+(`--lead-map 'X1=I,X2=II'`). Stores always hold canonical names, so checkpoints work across datasets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 import numpy as np
 
 from ecgcl.errors import EcgclError
 
 STANDARD_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
-_CANONICAL = {name.upper(): name for name in STANDARD_LEADS}
-_ALIASES = {"MLI": "I", "MLII": "II", "MLIII": "III", "LEAD I": "I", "LEAD II": "II", "LEAD III": "III"}
 
 
-def normalise_lead_name(name: str) -> str:
-    """The canonical spelling of a lead name (`avr` -> `aVR`, `v1` -> `V1`); unknown names are stripped only."""
-    key = str(name).strip().upper()
-    key = _ALIASES.get(key, key)
-    return _CANONICAL.get(key, str(name).strip())
+def _alias_table() -> dict[str, str]:
+    """Upper-case key (prefixes and separators removed) -> canonical lead name."""
+    table = {name.upper(): name for name in STANDARD_LEADS}
+    for number, limb in enumerate(("I", "II", "III"), start=1):
+        table.update({f"D{limb}": limb, f"D{number}": limb, f"ML{limb}": limb})
+    for limb in ("R", "L", "F"):
+        table[f"V{limb}"] = f"aV{limb}"  # some exports drop the `a` of the augmented leads
+    for number in range(1, 7):
+        table[f"C{number}"] = f"V{number}"
+    return table
+
+
+LEAD_ALIASES: dict[str, str] = _alias_table()
+_PREFIX = re.compile(r"^(?:ECG|EKG)?[\s_\-.:]*(?:LEAD)?[\s_\-.:]*")
+
+
+@lru_cache(maxsize=4096)
+def _canonical(text: str) -> str:
+    key = _PREFIX.sub("", re.sub(r"[\s_\-.:]+", " ", text.upper())).replace(" ", "")
+    return LEAD_ALIASES.get(key, LEAD_ALIASES.get(text.upper(), text))
+
+
+def normalise_lead_name(name: str, lead_map: Mapping[str, str] | None = None) -> str:
+    """The canonical name of a lead (`avr`, `Lead aVR` -> `aVR`; `DI`, `ECG I` -> `I`; `C1` -> `V1`).
+
+    `lead_map` (from `parse_lead_map`) is consulted first, on the name as written (case-insensitive); names
+    neither knows are returned stripped, unchanged.
+    """
+    text = str(name).strip()
+    if lead_map:
+        mapped = lead_map.get(text.upper())
+        if mapped is not None:
+            return mapped
+    return _canonical(text)
+
+
+def parse_lead_map(spec: str | Mapping[str, str] | None) -> dict[str, str]:
+    """`'DI=I,DII=II'` -> {'DI': 'I', 'DII': 'II'} (keys upper-cased, targets canonical); EcgclError when malformed."""
+    if not spec:
+        return {}
+    pairs = list(spec.items()) if isinstance(spec, Mapping) else [part.partition("=")[::2] for part in
+                                                                    str(spec).split(",") if part.strip()]
+    mapping: dict[str, str] = {}
+    for source, target in pairs:
+        source, target = str(source).strip(), str(target).strip()
+        if not source or not target:
+            raise EcgclError(f"--lead-map {spec!r}: expected NAME=LEAD pairs separated by commas, e.g. 'DI=I,DII=II'")
+        mapping[source.upper()] = normalise_lead_name(target)
+    return mapping
 
 
 def parse_leads(spec: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -38,8 +85,14 @@ def parse_leads(spec: str | Sequence[str] | None) -> tuple[str, ...]:
     return leads
 
 
-def lead_indices(available: Sequence[str], wanted: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Positions of `wanted` leads among a record's `available` names, and the wanted names that are absent."""
-    position = {normalise_lead_name(n): i for i, n in enumerate(available)}
+def lead_indices(available: Sequence[str], wanted: Sequence[str],
+                 lead_map: Mapping[str, str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Positions of `wanted` leads among a record's `available` names, and the wanted names that are absent.
+
+    When two of a record's channels map to the same lead, the first one is used.
+    """
+    position: dict[str, int] = {}
+    for i, name in enumerate(available):
+        position.setdefault(normalise_lead_name(name, lead_map), i)
     missing = [n for n in wanted if n not in position]
     return np.array([position.get(n, -1) for n in wanted], dtype=np.int64), missing

@@ -1,4 +1,4 @@
-"""Explicit, recorded preprocessing: resample, band-pass filter and crop/pad, vectorised over a batch.
+"""Explicit, recorded preprocessing: resample, band-pass filter, crop/pad and windows, vectorised over a batch.
 
 All functions take arrays shaped (..., samples) so a whole chunk of records (records, leads, samples) is
 processed in one scipy call. Resampling is polyphase (`scipy.signal.resample_poly`, exact for rational ratios);
@@ -83,3 +83,28 @@ def crop_or_pad(x: np.ndarray, samples: int) -> np.ndarray:
         return x[..., :samples]
     pad = [(0, 0)] * (x.ndim - 1) + [(0, samples - x.shape[-1])]
     return np.pad(x, pad)
+
+
+def window_starts(length: int, samples: int, stride: int | None, pad: bool) -> np.ndarray:
+    """Start samples of the rows cut from a `length`-sample record: one row (the first `samples`) without a
+    stride, else consecutive windows every `stride` samples; a last partial window only when `pad` allows it."""
+    if stride is None or length <= samples:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.arange(0, length - samples + 1, stride, dtype=np.int64)
+    tail = starts[-1] + stride
+    if pad and tail < length and tail + samples > length:
+        starts = np.append(starts, tail)
+    return starts
+
+
+def cut_windows(x: np.ndarray, samples: int, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (records x windows, leads, samples) from a (records, leads, length) batch and each row's valid
+    sample count; windows running past the end are zero-padded. One gather, no loop over windows."""
+    length = x.shape[-1]
+    need = int(starts[-1]) + samples
+    if need > length:
+        x = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, need - length)])
+    index = starts[:, None] + np.arange(samples)                   # (windows, samples)
+    rows = x[:, :, index].transpose(0, 2, 1, 3).reshape(-1, x.shape[1], samples)
+    valid = np.minimum(samples, length - starts)
+    return np.ascontiguousarray(rows), np.tile(valid, x.shape[0])

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ecgcl.data.records import RawRecord, RecordRef
 from ecgcl.data.tasks import SUPERCLASSES
-from ecgcl.data.wfdb_reader import find_headers, read_wfdb
+from ecgcl.data.wfdb_reader import find_headers, header_shape, read_wfdb
 from ecgcl.errors import EcgclError
 
 DATABASE_FILE = "ptbxl_database.csv"
@@ -110,6 +110,9 @@ class PtbxlReader:
             refs.append(RecordRef(record_id, rel, str(stem), meta))
         refs.sort(key=lambda r: (0, int(r.record_id)) if r.record_id.isdigit() else (1, r.record_id))
         return refs
+
+    def probe(self, ref: RecordRef) -> tuple[float, int] | None:
+        return header_shape(ref.locator)
 
     def load(self, ref: RecordRef) -> RawRecord:
         return read_wfdb(ref.locator)

@@ -13,11 +13,13 @@ TRUNCATED_SIGNAL = "truncated signal file"
 CORRUPT_HEADER = "corrupt header"
 UNREADABLE = "unreadable record"
 MISSING_LEADS = "missing leads"
+UNKNOWN_UNIT = "unknown unit"
 NAN_VALUES = "NaN values"
 FLAT_LEADS = "flat leads"
 TOO_SHORT = "too short"
-SKIP_CATEGORIES = (MISSING_SIGNAL, TRUNCATED_SIGNAL, CORRUPT_HEADER, UNREADABLE, MISSING_LEADS, NAN_VALUES,
-                   FLAT_LEADS, TOO_SHORT)
+IMPLAUSIBLE_AMPLITUDE = "implausible amplitude"
+SKIP_CATEGORIES = (MISSING_SIGNAL, TRUNCATED_SIGNAL, CORRUPT_HEADER, UNREADABLE, MISSING_LEADS, UNKNOWN_UNIT,
+                   NAN_VALUES, FLAT_LEADS, TOO_SHORT, IMPLAUSIBLE_AMPLITUDE)
 
 
 @dataclass
@@ -32,12 +34,14 @@ class RecordRef:
 
 @dataclass
 class RawRecord:
-    """A loaded record in physical units (mV): `signal` is (leads, samples) float32, in the file's lead order."""
+    """A loaded record: `signal` is (leads, samples) float32 in the file's lead order, with the lead names as the
+    file writes them; values are in `units` per lead (None: all mV). Ingest converts units and names."""
 
     signal: np.ndarray
     fs: float
     leads: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
+    units: list[str] | None = None
 
     @property
     def duration(self) -> float:
@@ -71,7 +75,9 @@ class Reader(Protocol):
     """A data source. `discover` lists records cheaply; `load` reads one (raising BadRecord for bad data).
 
     `parallel` is "process" when a reader is cheap to pickle and parses files (WFDB), "thread" when it holds
-    its data in memory (parquet, numpy).
+    its data in memory (parquet, numpy). A reader may also offer `probe(ref) -> (fs, samples)`, cheaper than
+    `load` (a header read), which ingest uses to choose the most common rate and length, and
+    `load_many(refs) -> list[RawRecord | BadRecord]`, which reads a run of records at once (HDF5 slices).
     """
 
     kind: str
@@ -82,3 +88,16 @@ class Reader(Protocol):
     def discover(self) -> list[RecordRef]: ...
 
     def load(self, ref: RecordRef) -> RawRecord: ...
+
+
+def load_records(reader: Reader, refs: list[RecordRef]) -> list[RawRecord | BadRecord]:
+    """Each ref's record, or the BadRecord it raised; through the reader's `load_many` when it has one."""
+    if hasattr(reader, "load_many"):
+        return reader.load_many(refs)
+    loaded: list[RawRecord | BadRecord] = []
+    for ref in refs:
+        try:
+            loaded.append(reader.load(ref))
+        except BadRecord as bad:
+            loaded.append(bad)
+    return loaded

@@ -73,8 +73,8 @@ def sample_store_path(cache: str | os.PathLike | None = None) -> Path:
         "skip_reasons": {}, "skipped": [],
     }
     try:
-        with StoreWriter(out, *signals.shape) as writer:
-            writer.signals[:] = signals
+        with StoreWriter(out, *signals.shape[1:]) as writer:
+            writer.append(signals)
             writer.finish(metadata, manifest)
     except (EcgclError, OSError):
         if not (out / "manifest.json").is_file():  # not a lost race with another process: a real failure

@@ -7,7 +7,8 @@ Layout of a store folder:
 - `manifest.json` source, options, fs, length, leads, counts, skipped records with reasons, content hash.
 
 A store is written to a hidden temporary folder beside its destination and renamed into place at the end,
-so an interrupted write never leaves a half store.
+so an interrupted write never leaves a half store. Rows are appended in order; with `ingest --windows` a row is
+one window of a record (`record_id`, `window`, `window_start` say which), otherwise one record.
 """
 
 from __future__ import annotations
@@ -34,13 +35,30 @@ FORMAT_VERSION = 1
 REQUIRED_COLUMNS = ("record_id", "patient_id", "labels")
 
 
-class StoreWriter:
-    """Fill a new store record by record (`writer.signals[i] = ...`), then `finish` renames it into place.
+def npy_header(shape: tuple[int, ...], size: int | None = None) -> bytes:
+    """A `.npy` (version 1.0) header for a C-order float32 array of `shape`, space-padded to `size` bytes if given."""
+    text = repr({"descr": "<f4", "fortran_order": False, "shape": tuple(int(n) for n in shape)})
+    prefix = len(np.lib.format.MAGIC_PREFIX) + 2 + 2  # magic, version, uint16 header length
+    total = size if size is not None else -(-(prefix + len(text) + 1) // 64) * 64
+    if prefix + len(text) + 1 > total:
+        raise ValueError(f"shape {shape} does not fit a {total}-byte header")
+    body = (text + " " * (total - prefix - len(text) - 1) + "\n").encode("latin1")
+    return np.lib.format.MAGIC_PREFIX + bytes([1, 0]) + len(body).to_bytes(2, "little") + body
 
-    Use as a context manager: leaving it with an exception (or without `finish`) deletes the temporary folder.
+
+_RESERVED_ROWS = 10**15  # the header is written for this many rows first, then rewritten (same size) at the end
+
+
+class StoreWriter:
+    """Append rows to a new store (`writer.append(block)`, source order), then `finish` renames it into place.
+
+    Rows stream to `signals.npy` behind a header sized for any row count, which `finish` rewrites with the final
+    count: the number of rows (records, or windows of records) need not be known in advance and nothing is
+    copied. Use as a context manager: leaving it with an exception (or without `finish`) deletes the temporary
+    folder, so an interrupted write never leaves a half store.
     """
 
-    def __init__(self, out: str | os.PathLike, records: int, leads: int, samples: int, *, overwrite: bool = False):
+    def __init__(self, out: str | os.PathLike, leads: int, samples: int, *, overwrite: bool = False):
         self.out = Path(out)
         if self.out.exists() or self.out.is_symlink():
             if not overwrite:
@@ -49,32 +67,31 @@ class StoreWriter:
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
         self.overwrite = overwrite
-        self.signals = np.lib.format.open_memmap(
-            self.tmp / SIGNALS_FILE, mode="w+", dtype=np.float32, shape=(records, leads, samples)
-        )
+        self.row_shape = (int(leads), int(samples))
+        self.rows = 0
+        self.header_size = len(npy_header((_RESERVED_ROWS, *self.row_shape)))
+        self.handle = open(self.tmp / SIGNALS_FILE, "wb")
+        self.handle.write(npy_header((_RESERVED_ROWS, *self.row_shape)))
 
-    def finish(self, metadata: pd.DataFrame, manifest: dict[str, Any], keep: np.ndarray | None = None) -> Path:
-        """Write metadata and manifest (with the content hash), keep only rows `keep` if given, rename into place."""
+    def append(self, block: np.ndarray) -> None:
+        """Write `block` (rows, leads, samples) after the rows written so far."""
+        block = np.ascontiguousarray(block, dtype="<f4")
+        if block.ndim != 3 or block.shape[1:] != self.row_shape:
+            raise ValueError(f"rows of shape {block.shape[1:]} appended to a store of rows {self.row_shape}")
+        if block.size:
+            self.handle.write(memoryview(block.reshape(-1)).cast("B"))
+        self.rows += block.shape[0]
+
+    def finish(self, metadata: pd.DataFrame, manifest: dict[str, Any]) -> Path:
+        """Write the final header, metadata and manifest (with the content hash), rename into place."""
         missing = [c for c in REQUIRED_COLUMNS if c not in metadata.columns]
         if missing:
             raise ValueError(f"store metadata lacks column(s) {missing}")
-        if keep is not None and not np.all(keep):
-            kept = np.flatnonzero(keep)
-            compact = np.lib.format.open_memmap(
-                self.tmp / "compact.npy", mode="w+", dtype=np.float32, shape=(len(kept), *self.signals.shape[1:])
-            )
-            for start in range(0, len(kept), 1024):  # chunked copy keeps memory flat for large stores
-                compact[start : start + 1024] = self.signals[kept[start : start + 1024]]
-            compact.flush()
-            del compact
-            self.signals = None
-            os.replace(self.tmp / "compact.npy", self.tmp / SIGNALS_FILE)
-            metadata = metadata.iloc[kept].reset_index(drop=True)
-        else:
-            self.signals.flush()
-            self.signals = None
-        if len(metadata) != np.load(self.tmp / SIGNALS_FILE, mmap_mode="r").shape[0]:
-            raise ValueError("store metadata and signals disagree on the number of records")
+        if len(metadata) != self.rows:
+            raise ValueError(f"store metadata has {len(metadata)} rows for {self.rows} signal rows")
+        self.handle.seek(0)
+        self.handle.write(npy_header((self.rows, *self.row_shape), self.header_size))
+        self.handle.close()
         metadata.to_csv(self.tmp / METADATA_FILE, index=False)
         manifest = {"format_version": FORMAT_VERSION, **manifest, "records": len(metadata)}
         manifest["hash"] = content_hash(self.tmp)
@@ -93,7 +110,7 @@ class StoreWriter:
         return self.out
 
     def abort(self) -> None:
-        self.signals = None
+        self.handle.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self) -> StoreWriter:
@@ -153,8 +170,8 @@ def content_hash(folder: Path) -> str:
 def write_store(out: str | os.PathLike, signals: np.ndarray, metadata: pd.DataFrame, manifest: dict[str, Any],
                 *, overwrite: bool = False) -> Path:
     """Write an in-memory (records, leads, samples) array and its metadata as a store."""
-    with StoreWriter(out, *signals.shape, overwrite=overwrite) as writer:
-        writer.signals[:] = signals
+    with StoreWriter(out, *signals.shape[1:], overwrite=overwrite) as writer:
+        writer.append(signals)
         return writer.finish(metadata, manifest)
 
 

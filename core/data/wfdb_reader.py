@@ -1,5 +1,7 @@
 """WFDB records (`.hea` + `.dat`, or `.hea` + `.mat` as in the PhysioNet/CinC challenges) read with `wfdb`.
 
+Values come back in each lead's header unit (`/mV`, `/uV` ...) with the names as written; ingest converts both.
+
 A header that names a `.mat` file with a byte offset (`A0001.mat 16+24 ...`) is read by `wfdb` like any other
 format-16 file, so the challenge layout needs no special code. Header comments such as `#Age: 54`, `#Sex: Male`
 and `#Dx: 164889003` (the challenge convention) become metadata columns.
@@ -15,7 +17,7 @@ from typing import Any
 import numpy as np
 import wfdb
 
-from ecgcl.data.leads import normalise_lead_name
+from ecgcl.data.discovery import record_id, record_stem, wfdb_records
 from ecgcl.data.records import (CORRUPT_HEADER, MISSING_SIGNAL, TRUNCATED_SIGNAL, UNREADABLE, BadRecord, RawRecord,
                                 RecordRef)
 from ecgcl.errors import EcgclError
@@ -62,13 +64,12 @@ def read_wfdb(record_path: str | os.PathLike) -> RawRecord:
     if signal is None or signal.ndim != 2 or signal.shape[0] != record.sig_len:
         got = 0 if signal is None else signal.shape[0]
         raise BadRecord(TRUNCATED_SIGNAL, f"{got} of {record.sig_len} samples in the signal file")
-    names = [normalise_lead_name(n) for n in record.sig_name]
-    return RawRecord(np.ascontiguousarray(signal.T, dtype=np.float32), float(record.fs), names,
-                     parse_comments(record.comments or []))
+    return RawRecord(np.ascontiguousarray(signal.T, dtype=np.float32), float(record.fs), list(record.sig_name),
+                     parse_comments(record.comments or []), list(record.units or [""] * len(record.sig_name)))
 
 
 _SIGNAL_LINE = re.compile(
-    r"^(?P<file>\S+)\s+16(?:\+(?P<offset>\d+))?\s+(?P<gain>[-+0-9.eE]+)(?:\((?P<baseline>-?\d+)\))?(?:/\S+)?"
+    r"^(?P<file>\S+)\s+16(?:\+(?P<offset>\d+))?\s+(?P<gain>[-+0-9.eE]+)(?:\((?P<baseline>-?\d+)\))?(?:/(?P<units>\S*))?"
     r"(?:\s+\d+(?:\s+(?P<zero>-?\d+))?)?")
 
 
@@ -113,7 +114,20 @@ def _read_format16(record_path: str) -> RawRecord | None:
     digital = digital.reshape(sig_len, nsig).T
     signal = ((digital - baselines[:, None]) / gains[:, None]).astype(np.float32)
     signal[digital == -32768] = np.nan  # the WFDB invalid-sample value of format 16
-    return RawRecord(signal, fs, [normalise_lead_name(n) for n in names], parse_comments(comments))
+    return RawRecord(signal, fs, names, parse_comments(comments), [m["units"] or "" for m in matches])
+
+
+def header_shape(record_path: str | os.PathLike) -> tuple[float, int] | None:
+    """(sampling rate, samples) from a header's record line alone; None when it does not say both."""
+    try:
+        with open(str(record_path) + ".hea") as handle:
+            for line in handle:
+                if line.strip() and not line.startswith("#"):
+                    fields = line.split()
+                    return float(fields[2].split("/")[0].split("(")[0]), int(fields[3])
+    except (OSError, UnicodeDecodeError, IndexError, ValueError):
+        return None
+    return None
 
 
 def _classify(record_path: str, error: Exception) -> BadRecord:
@@ -137,27 +151,30 @@ def _classify(record_path: str, error: Exception) -> BadRecord:
 
 
 class WfdbReader:
-    """Every WFDB record under a folder; record ids are the paths relative to it, without extension."""
+    """WFDB records of a folder (honouring RECORDS files), a list file, or one record; ids are paths relative
+    to the source's folder, without extension."""
 
     kind = "wfdb"
     parallel = "process"
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
-        if not self.root.exists():
+        if not self.root.exists() and record_stem(self.root) is None:
             raise EcgclError(f"source {self.root} does not exist")
 
     def describe(self) -> str:
         return f"WFDB records under {self.root}"
 
     def discover(self) -> list[RecordRef]:
-        base = self.root.parent if self.root.is_file() else self.root
+        base, stems = wfdb_records(self.root)
         refs = []
-        for header in find_headers(self.root):
-            stem = header.with_suffix("")
-            rel = stem.relative_to(base).as_posix()
+        for stem in stems:
+            rel = record_id(stem, base)
             refs.append(RecordRef(rel, rel, str(stem), {"patient_id": f"record:{rel}", "labels": ""}))
         return refs
+
+    def probe(self, ref: RecordRef) -> tuple[float, int] | None:
+        return header_shape(ref.locator)
 
     def load(self, ref: RecordRef) -> RawRecord:
         return read_wfdb(ref.locator)
