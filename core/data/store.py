@@ -206,6 +206,35 @@ class ECGStore:
         return codes.astype(np.int64)
 
     @cached_property
+    def record_codes(self) -> np.ndarray:
+        """Source records as integers 0..R-1: the windows of one record share a code (`ingest --windows`)."""
+        codes, _ = pd.factorize(self.metadata["record_id"].astype(str))
+        return codes.astype(np.int64)
+
+    @cached_property
+    def window_partners(self) -> np.ndarray:
+        """For each row, the row of the next window of the same record (the previous one for a record's last
+        window), -1 for a record stored as a single row: the pairs of CLOCS' contrastive multi-segment coding
+        (Kiyasseh et al., ICML 2021), two views of one record that are distinct in time."""
+        order = np.lexsort((self.window_numbers, self.record_codes))
+        codes = self.record_codes[order]
+        partners = np.full(len(order), -1, dtype=np.int64)
+        same_next = np.flatnonzero(codes[1:] == codes[:-1])           # sorted position i pairs with i + 1
+        partners[order[same_next]] = order[same_next + 1]
+        last = np.flatnonzero((codes[1:] != codes[:-1]))              # a record's last row, if it has a partner
+        last = np.append(last, len(order) - 1)
+        has_previous = last[(last > 0) & (codes[np.maximum(last - 1, 0)] == codes[last])]
+        partners[order[has_previous]] = order[has_previous - 1]
+        return partners
+
+    @property
+    def window_numbers(self) -> np.ndarray:
+        """Each row's window index within its record (0 for stores of one row per record)."""
+        if "window" not in self.metadata.columns:
+            return np.zeros(len(self.metadata), dtype=np.int64)
+        return self.metadata["window"].fillna(0).to_numpy(dtype=np.int64)
+
+    @cached_property
     def label_sets(self) -> list[frozenset[str]]:
         """Each record's labels as a set; an empty set means unlabelled."""
         return [frozenset(s for s in str(v).split(";") if s) if isinstance(v, str) else frozenset()
