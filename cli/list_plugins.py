@@ -6,15 +6,15 @@ import json
 
 import click
 
-KIND_CHOICES = ("augmentation", "encoder", "loss")
+from ecgcl.registry import KINDS
 
 
 @click.command("list-plugins")
 @click.argument("pattern", required=False)
-@click.option("--kind", type=click.Choice(KIND_CHOICES), help="Only components of this kind.")
+@click.option("--kind", type=click.Choice(KINDS), help="Only components of this kind.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def list_plugins(pattern: str | None, kind: str | None, as_json: bool) -> None:
-    """List registered augmentations, encoders and losses; PATTERN is a glob on the name (e.g. 'cnn*')."""
+    """List registered augmentations, encoders, losses and tasks; PATTERN is a glob on the name (e.g. 'cnn*')."""
     from ecgcl.manager import get_plugin_manager
 
     manager = get_plugin_manager()

@@ -44,5 +44,14 @@ def print_metrics(console: Console, result: dict, title: str) -> None:
     table.add_column("")
     table.add_column("value", justify="right")
     for key, value in result.items():
-        table.add_row(escape(str(key)), f"{value:.4f}" if isinstance(value, float) else escape(str(value)))
+        if key != "per_class":
+            table.add_row(escape(str(key)), f"{value:.4f}" if isinstance(value, float) else escape(str(value)))
     console.print(table)
+    if "per_class" in result:
+        from ecgcl.protocol.results import counts_caption, per_class_table
+
+        console.print(per_class_table(result["per_class"]))
+        records = result.get("test_records", result.get("records"))
+        caption = counts_caption([{"repeat": 0, "test_records": records, "per_class": result["per_class"]}])
+        if "warning" in caption:
+            console.print(caption.splitlines()[-1], markup=False, highlight=False)

@@ -79,7 +79,7 @@ def run_command(resume: bool, overwrite: bool, config_file: str | None, **params
     console = _console()
     with _progress(console) as reporter, training_options(options):
         result = run_protocol(config, reporter=reporter, overwrite=overwrite)
-    for table in summary_tables(result.summary):
+    for table in summary_tables(result.summary, result.rows):
         console.print(table)
     console.print("FT = fine-tuned end to end, LP = linear probe on the frozen encoder; "
                   "supervised = random init trained end to end.")

@@ -82,21 +82,55 @@ def parse_value(text: str) -> Any:
         return text.strip()
 
 
-def parse_part(part: str) -> tuple[str, dict[str, Any]]:
-    """`permute:segments=5,mode=lead` -> ("permute", {"segments": 5, "mode": "lead"})."""
+def parse_part(part: str, kind: str = "augmentation", *, positional: bool = False,
+               raw: bool = False) -> tuple[str, dict[str, Any]]:
+    """`permute:segments=5,mode=lead` -> ("permute", {"segments": 5, "mode": "lead"}) (text values with `raw`).
+
+    With `positional=True` a leading item without `=` (`has:AF`) is kept under the key `None`; it names the
+    component's first parameter (see `build_component`).
+    """
     name, _, options = part.partition(":")
     name = name.strip()
     if not name:
-        raise EcgclError(f"augmentations: empty name in {part!r}; expected name or name:key=value,...")
-    kwargs: dict[str, Any] = {}
-    for item in filter(None, (o.strip() for o in options.split(","))):
+        raise EcgclError(f"{kind}: empty name in {part!r}; expected name or name:key=value,...")
+    kwargs: dict[Any, Any] = {}
+    for index, item in enumerate(filter(None, (o.strip() for o in options.split(",")))):
         key, equals, value = item.partition("=")
+        if not equals and positional and index == 0:
+            kwargs[None] = item
+            continue
         if not equals or not key.strip():
-            raise EcgclError(f"augmentation {name!r}: expected key=value, got {item!r}")
+            raise EcgclError(f"{kind} {name!r}: expected key=value, got {item!r}")
         if key.strip() in kwargs:
-            raise EcgclError(f"augmentation {name!r}: option {key.strip()!r} is given twice")
-        kwargs[key.strip()] = parse_value(value)
+            raise EcgclError(f"{kind} {name!r}: option {key.strip()!r} is given twice")
+        kwargs[key.strip()] = value.strip() if raw else parse_value(value)
     return name, kwargs
+
+
+_TEXT_ANNOTATIONS = ("str", "str | None", "Optional[str]")
+
+
+def build_component(registry: Registry, kind: str, part: str, *, positional: bool = False) -> Any:
+    """Build the registered component one spec part names (`noise:std=0.05`, or `has:AF,vs=NSR` for tasks).
+
+    Values become int/float/bool/None with `parse_value`, except for parameters annotated `str`, which keep
+    the text as given (so a class called `164889003` stays a string). Unknown names and options get the
+    registry's "did you mean"; a factory that rejects a value with TypeError/ValueError becomes an EcgclError.
+    """
+    name, raw = parse_part(part, kind, positional=positional, raw=True)
+    component = registry.get(kind, name)
+    parameters = {p.name: p for p in component.parameters}
+    if None in raw:
+        first = next(iter(parameters), None)
+        if first is None or first in raw:
+            raise EcgclError(f"{kind} {component.name!r}: {raw[None]!r} needs a key (key=value)")
+        raw = {first: raw.pop(None), **raw}
+    kwargs = {key: value if key in parameters and parameters[key].annotation in _TEXT_ANNOTATIONS
+              and value.lower() != "none" else parse_value(value) for key, value in raw.items()}
+    try:
+        return registry.create(kind, name, **kwargs)
+    except (TypeError, ValueError) as error:  # a plugin that validates with built-in exceptions
+        raise EcgclError(f"{kind} {name!r}: {error}") from error
 
 
 def parse_augmentations(spec: str | None, registry: Registry) -> Compose:
@@ -108,11 +142,7 @@ def parse_augmentations(spec: str | None, registry: Registry) -> Compose:
     for raw in text.split("+"):
         if not raw.strip():
             raise EcgclError(f"augmentations: empty part in {spec!r}; join names with a single '+'")
-        name, kwargs = parse_part(raw)
-        try:
-            parts.append(registry.create("augmentation", name, **kwargs))
-        except (TypeError, ValueError) as error:  # a plugin that validates with built-in exceptions
-            raise EcgclError(f"augmentation {name!r}: {error}") from error
+        parts.append(build_component(registry, "augmentation", raw))
     return Compose(parts, text)
 
 
@@ -121,4 +151,4 @@ def draw_views(augmentation: Augmentation, batch: Tensor, generator: torch.Gener
     return augmentation.views(batch, generator)
 
 
-__all__ = ["Compose", "draw_views", "parse_augmentations", "parse_part", "parse_value"]
+__all__ = ["Compose", "build_component", "draw_views", "parse_augmentations", "parse_part", "parse_value"]

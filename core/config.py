@@ -43,7 +43,8 @@ class RunConfig:
     """
 
     data: str | None = option(None, "Store folder; without it, the small PTB-XL sample shipped with ecgcl.")
-    task: str = option("normal_vs_abnormal", "Downstream task, e.g. normal_vs_abnormal, superclasses, mi_vs_normal.")
+    task: str = option("normal_vs_abnormal", "Downstream task with options, e.g. has:AF, has:AF,vs=NSR, "
+                              "labels:min=20, column:rhythm, superclasses (ecgcl list-plugins --kind task).")
     encoder: str = option("cnn", "Registered encoder: cnn, cnn_lstm, cnn_attn_lstm, cnn_transformer ...")
     encoder_args: dict[str, Any] = option(factory=dict, flag="--encoder-arg",
                                           help="Encoder option, repeatable (e.g. --encoder-arg width=32).")

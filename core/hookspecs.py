@@ -26,3 +26,8 @@ def register_encoders(registry):
 @hookspec
 def register_losses(registry):
     """Add contrastive losses with `registry.add(name, factory, kind="loss")`."""
+
+
+@hookspec
+def register_tasks(registry):
+    """Add downstream tasks with `registry.add(name, factory, kind="task")`; a factory returns an `ecgcl.interfaces.Task`."""

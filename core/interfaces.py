@@ -1,14 +1,23 @@
-"""The three component interfaces every plugin implements: `Augmentation`, `Encoder`, `Loss`.
+"""The four component interfaces plugins implement: `Augmentation`, `Encoder`, `Loss` and `Task`.
 
-Batches are `(B, L, T)` float tensors: B recordings, L leads, T samples.
+Batches are `(B, L, T)` float tensors: B recordings, L leads, T samples. A task turns a store's metadata
+table into `TaskTargets`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+TARGET_KINDS = ("binary", "multiclass", "multilabel")
 
 
 class Augmentation(ABC):
@@ -88,3 +97,92 @@ class Loss(nn.Module, ABC):
     @abstractmethod
     def forward(self, z1: Tensor, z2: Tensor, patient_ids: Tensor | None = None) -> Tensor:
         """Return a scalar loss for the (B, D) embeddings of two views of the same B recordings."""
+
+
+@dataclass(frozen=True)
+class TaskTargets:
+    """What a task makes of a store: one target per record, which records it can use, and the class names.
+
+    - `binary`: `y` is (N,) with 0/1, `class_names` is (negative, positive);
+    - `multiclass`: `y` is (N,) with class indices 0..C-1 (one class per record, softmax), C >= 2 names;
+    - `multilabel`: `y` is (N, C) with 0/1 per class (sigmoid per class).
+    N is the whole store; rows where `labelled` is False are not used (they stay available for pretraining).
+    `strata` optionally gives the stratification key of the splits (default: see `stratify_key`).
+    """
+
+    name: str
+    y: np.ndarray
+    labelled: np.ndarray
+    class_names: tuple[str, ...]
+    kind: str = "binary"
+    strata: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "class_names", tuple(str(c) for c in self.class_names))
+        object.__setattr__(self, "labelled", np.asarray(self.labelled, dtype=bool))
+        self.check()
+
+    def check(self) -> None:
+        """Raise ValueError when the arrays do not follow the contract of the class docstring."""
+        n = len(self.labelled)
+        if self.kind not in TARGET_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(TARGET_KINDS)}, not {self.kind!r}")
+        expected = (n, len(self.class_names)) if self.kind == "multilabel" else (n,)
+        if self.y.shape != expected:
+            raise ValueError(f"{self.kind} targets must have shape {expected}, got {self.y.shape}")
+        if self.kind == "binary" and len(self.class_names) != 2:
+            raise ValueError(f"binary targets need 2 class names (negative, positive), got {self.class_names}")
+        if self.kind != "binary" and len(self.class_names) < 2:
+            raise ValueError(f"{self.kind} targets need at least 2 class names, got {self.class_names}")
+        used = self.y[self.labelled]
+        allowed = range(len(self.class_names)) if self.kind == "multiclass" else (0, 1)
+        if used.size and not np.isin(used, list(allowed)).all():
+            raise ValueError(f"{self.kind} targets of labelled records must be in {list(allowed)}")
+        if self.strata is not None and len(self.strata) != n:
+            raise ValueError(f"strata must have one value per record ({n}), got {len(self.strata)}")
+
+    @property
+    def multilabel(self) -> bool:
+        return self.kind == "multilabel"
+
+    @property
+    def multiclass(self) -> bool:
+        return self.kind == "multiclass"
+
+    @property
+    def num_outputs(self) -> int:
+        return 1 if self.kind == "binary" else len(self.class_names)
+
+    def stratify_key(self) -> np.ndarray:
+        """One integer per record for stratified splitting (the class, or the first positive class + 1)."""
+        if self.strata is not None:
+            return np.asarray(self.strata).astype(np.int64)
+        if not self.multilabel:
+            return self.y.astype(np.int64)
+        return np.where(self.y.any(axis=1), self.y.argmax(axis=1) + 1, 0).astype(np.int64)
+
+    def class_counts(self, rows: np.ndarray) -> dict[str, int]:
+        """Records of each class among `rows` (for multi-label: positives of each class)."""
+        y = self.y[np.asarray(rows, dtype=np.int64)]
+        if self.multilabel:
+            return {c: int(y[:, i].sum()) for i, c in enumerate(self.class_names)}
+        return {c: int((y == i).sum()) for i, c in enumerate(self.class_names)}
+
+
+class Task(ABC):
+    """A downstream task: turns a store's metadata table (one row per record) into `TaskTargets`.
+
+    Tasks read the `labels` column (';'-joined class names) or any other metadata column, and raise
+    `ecgcl.errors.EcgclError` with a one-line reason when the store cannot serve them (a class no record
+    has, a missing column). `name` is set by the runtime to the task spec the user gave.
+    """
+
+    name: str = ""
+
+    @abstractmethod
+    def targets(self, metadata: pd.DataFrame) -> TaskTargets:
+        """The targets of every row of `metadata` (unusable rows marked in `labelled`)."""
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({fields})"

@@ -18,14 +18,15 @@ import pluggy
 
 from ecgcl import hookspecs
 from ecgcl.errors import PluginLoadError
-from ecgcl.registry import Registry, Source
+from ecgcl.registry import KIND_HOOKS, Registry, Source
 
 ENTRY_POINT_GROUP = "ecgcl"
-HOOK_NAMES = ("register_augmentations", "register_encoders", "register_losses")
+HOOK_NAMES = tuple(KIND_HOOKS.values())
 BUILTIN_MODULES = (
     "ecgcl.plugins.augmentations",
     "ecgcl.plugins.encoders",
     "ecgcl.plugins.losses",
+    "ecgcl.plugins.tasks",
 )
 
 

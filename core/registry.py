@@ -1,4 +1,4 @@
-"""The registry: which augmentations, encoders and losses exist, where they came from, how to build them.
+"""The registry: which augmentations, encoders, losses and tasks exist, where they came from, how to build them.
 
 One `Registry` belongs to one plugin manager (no module globals), so tests build fresh ones freely.
 """
@@ -14,7 +14,14 @@ from typing import Any
 
 from ecgcl.errors import EcgclError, UnknownComponentError, did_you_mean
 
-KINDS = ("augmentation", "encoder", "loss")
+# The component kinds and the hook that registers each: the one list every other place imports.
+KIND_HOOKS = {
+    "augmentation": "register_augmentations",
+    "encoder": "register_encoders",
+    "loss": "register_losses",
+    "task": "register_tasks",
+}
+KINDS = tuple(KIND_HOOKS)
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 _EMPTY = inspect.Parameter.empty
 

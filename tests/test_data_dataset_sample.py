@@ -29,7 +29,7 @@ def test_store_pickles_without_its_signals(store):
 
 
 def test_dataloader_workers_and_distributed_sampler_cover_the_store_once(store):
-    targets = task_targets("normal_vs_abnormal", store.label_sets)
+    targets = task_targets("normal_vs_abnormal", store.metadata)
     dataset = ECGDataset(store, targets=targets.y)
     seen = []
     for rank in range(2):
@@ -55,7 +55,7 @@ def test_sample_store_is_real_labelled_ptbxl(tmp_path, monkeypatch):
     labelled = sum(bool(s) for s in store.label_sets)
     assert 300 <= labelled <= 400 and labelled < len(store)
     for task in ("normal_vs_abnormal", "superclasses", "mi_vs_normal"):
-        assert task_targets(task, store.label_sets).labelled.sum() > 40
+        assert task_targets(task, store.metadata).labelled.sum() > 40
     assert store.metadata["strat_fold"].notna().sum() == labelled
     assert store.metadata.loc[store.metadata["labels"] == "", "patient_id"].str.startswith("record:").all()
 

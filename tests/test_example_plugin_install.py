@@ -71,7 +71,7 @@ def test_installed_plugin_is_listed_with_its_source(plugin_venv):
     result = ecgcl_cli(plugin_venv, "list-plugins", "--json")
     assert result.returncode == 0, result.stderr
     components = {(c["kind"], c["name"]): c for c in json.loads(result.stdout)["components"]}
-    for key in (("augmentation", "baseline_wander"), ("encoder", "gap_cnn")):
+    for key in (("augmentation", "baseline_wander"), ("encoder", "gap_cnn"), ("task", "age_at_least")):
         assert components[key]["source"] == "ecgcl-example-plugin"
         assert components[key]["version"] == "0.2.0"
     assert "amplitude" in [p["name"] for p in components[("augmentation", "baseline_wander")]["parameters"]]
@@ -101,3 +101,15 @@ def test_example_plugin_own_tests_pass(plugin_venv):
         capture_output=True, text=True, cwd=EXAMPLE,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_installed_task_plugin_runs_through_ecgcl_run(plugin_venv, tmp_path):
+    out = tmp_path / "age"
+    result = ecgcl_cli(plugin_venv, "run", "--task", "age_at_least:years=60", "--out", str(out), "--repeats", "1",
+                       "--pretrain-epochs", "1", "--finetune-epochs", "1", "--methods", "supervised",
+                       "--encoder-arg", "width=4", "--encoder-arg", "depth=1", "--embed-dim", "8", "--device", "cpu")
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = json.loads((out / "metrics.json").read_text())
+    assert set(rows[0]["per_class"]) == {"under 60", "60 or older"} and 0 <= rows[0]["auroc"] <= 1
+    wrong = ecgcl_cli(plugin_venv, "run", "--task", "age_at_least:yeers=60", "--out", str(tmp_path / "x"))
+    assert wrong.returncode == 2 and "did you mean 'years'" in wrong.stderr

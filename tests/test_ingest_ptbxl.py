@@ -52,7 +52,7 @@ def test_labels_patients_and_folds_come_from_the_database(small_store, ptbxl_dir
         assert set(filter(None, row.labels.split(";"))) == expected
         assert row.patient_id == str(int(entry.patient_id)) and row.strat_fold == entry.strat_fold
         assert json.loads(row.scp_codes) == codes and row.sex in ("M", "F")
-    targets = task_targets("normal_vs_abnormal", store.label_sets)
+    targets = task_targets("normal_vs_abnormal", store.metadata)
     assert targets.labelled.sum() > 20 and 0 < targets.y[targets.labelled].mean() < 1
 
 

@@ -62,7 +62,7 @@ def test_label_fractions_are_nested_by_patient_and_keep_every_class():
 
 def test_split_of_real_ptbxl_store_by_patient(tiny_store):
     store = open_store(tiny_store)
-    targets = task_targets("normal_vs_abnormal", store.label_sets)
+    targets = task_targets("normal_vs_abnormal", store.metadata)
     split = split_patients(store.patient_codes, targets.stratify_key(), targets.labelled, repeat=0, seed=0,
                            val_fraction=0.25, test_fraction=0.25)
     patients = store.metadata["patient_id"].to_numpy()

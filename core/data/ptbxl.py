@@ -21,10 +21,10 @@ from typing import Any
 import pandas as pd
 
 from ecgcl.data.records import RawRecord, RecordRef
-from ecgcl.data.tasks import SUPERCLASSES
 from ecgcl.data.wfdb_reader import find_headers, header_shape, read_wfdb
 from ecgcl.errors import EcgclError
 
+SUPERCLASSES = ("NORM", "MI", "STTC", "CD", "HYP")  # PTB-XL's diagnostic superclasses, in the standard order
 DATABASE_FILE = "ptbxl_database.csv"
 STATEMENTS_FILE = "scp_statements.csv"
 RESOLUTIONS = {"lr": ("records100", 100.0), "hr": ("records500", 500.0)}

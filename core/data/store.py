@@ -237,8 +237,9 @@ class ECGStore:
     @cached_property
     def label_sets(self) -> list[frozenset[str]]:
         """Each record's labels as a set; an empty set means unlabelled."""
-        return [frozenset(s for s in str(v).split(";") if s) if isinstance(v, str) else frozenset()
-                for v in self.metadata["labels"]]
+        from ecgcl.data.tasks import label_sets
+
+        return label_sets(self.metadata)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the signals: a DataLoader worker started by spawn re-opens the memory map by path."""

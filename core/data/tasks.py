@@ -1,82 +1,126 @@
-"""Downstream tasks: how a store's record labels become training targets.
+"""Tasks at run time: parse a `--task` spec into a registered `Task` and turn a store's metadata into targets.
 
-Labels in a store are sets of class names (for PTB-XL, the diagnostic superclasses NORM, MI, STTC, CD, HYP).
-A task turns them into a target array and a mask of the records it can use; records it cannot use (no labels)
-remain available for self-supervised pretraining.
+A spec names a registered task with options in the `--aug` syntax (`has:AF,vs=NSR`, `labels:min=20`,
+`column:rhythm`); a leading value without `=` is the task's first option. The helpers below are shared by the
+built-in task plugins: each record's label set, the classes a store has, and the error for a class it lacks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-
-import numpy as np
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from ecgcl.errors import EcgclError, did_you_mean
 
-SUPERCLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from ecgcl.interfaces import Task, TaskTargets
+    from ecgcl.registry import Registry
+
+LABEL_SEPARATOR = ";"
 
 
-@dataclass(frozen=True)
-class TaskTargets:
-    """Targets for the records a task uses: `y` is (N,) for binary tasks, (N, C) for multi-label ones."""
-
-    name: str
-    y: np.ndarray
-    labelled: np.ndarray
-    class_names: tuple[str, ...]
-
-    @property
-    def multilabel(self) -> bool:
-        return self.y.ndim == 2
-
-    @property
-    def num_outputs(self) -> int:
-        return self.y.shape[1] if self.multilabel else 1
-
-    def stratify_key(self) -> np.ndarray:
-        """One integer per record for stratified splitting (the label, or the first positive class)."""
-        if not self.multilabel:
-            return self.y.astype(np.int64)
-        return np.where(self.y.any(axis=1), self.y.argmax(axis=1) + 1, 0).astype(np.int64)
+def split_labels(value: object) -> frozenset[str]:
+    """One `labels` cell (`AF;RBBB`) as a set of class names; empty or missing means unlabelled."""
+    if not isinstance(value, str):
+        return frozenset()
+    return frozenset(s.strip() for s in value.split(LABEL_SEPARATOR) if s.strip())
 
 
-def _normal_vs_abnormal(label_sets: Sequence[frozenset[str]]) -> TaskTargets:
-    """0 = NORM only, 1 = any other superclass; records with no superclass are unlabelled."""
-    labelled = np.array([bool(s) for s in label_sets])
-    y = np.array([float(bool(s - {"NORM"})) for s in label_sets], dtype=np.float32)
-    return TaskTargets("normal_vs_abnormal", y, labelled, ("normal", "abnormal"))
+def label_sets(metadata: pd.DataFrame) -> list[frozenset[str]]:
+    """Each record's labels as a set (from the `labels` column of a store's metadata)."""
+    return [split_labels(v) for v in metadata["labels"]]
 
 
-def _superclasses(label_sets: Sequence[frozenset[str]]) -> TaskTargets:
-    """Multi-label: one output per PTB-XL diagnostic superclass."""
-    labelled = np.array([bool(s & set(SUPERCLASSES)) for s in label_sets])
-    y = np.array([[float(c in s) for c in SUPERCLASSES] for s in label_sets], dtype=np.float32).reshape(-1, len(SUPERCLASSES))
-    return TaskTargets("superclasses", y, labelled, SUPERCLASSES)
+def class_counts(sets: Iterable[frozenset[str]]) -> Counter:
+    """How many records carry each class."""
+    return Counter(c for s in sets for c in s)
 
 
-def _one_vs_normal(positive: str):
-    def build(label_sets: Sequence[frozenset[str]]) -> TaskTargets:
-        labelled = np.array([s == {"NORM"} or positive in s for s in label_sets])
-        y = np.array([float(positive in s) for s in label_sets], dtype=np.float32)
-        return TaskTargets(f"{positive.lower()}_vs_normal", y, labelled, ("normal", positive))
-
-    build.__doc__ = f"Binary: records with {positive} against NORM-only records; others are not used."
-    return build
-
-
-TASKS = {
-    "normal_vs_abnormal": _normal_vs_abnormal,
-    "superclasses": _superclasses,
-    "mi_vs_normal": _one_vs_normal("MI"),
-}
+def describe_classes(counts: Counter, limit: int = 12) -> str:
+    """`AF (12), NSR (40), ...`: the commonest classes of a store, for error messages."""
+    if not counts:
+        return "the store has no labels (add them with `ecgcl relabel` or ingest --labels)"
+    shown = ", ".join(f"{c} ({n})" for c, n in counts.most_common(limit))
+    more = f" and {len(counts) - limit} more" if len(counts) > limit else ""
+    return f"classes in the store: {shown}{more}"
 
 
-def task_targets(task: str, label_sets: Sequence[frozenset[str]], *, source: str = "the store") -> TaskTargets:
-    """Targets for `task`; a clear error for an unknown task or a store with no labels for it."""
-    if task not in TASKS:
-        raise EcgclError(f"unknown task {task!r}{did_you_mean(task, TASKS)}; choose from {', '.join(TASKS)}")
-    targets = TASKS[task](label_sets)
+def require_class(name: str, counts: Counter, task: str) -> None:
+    """Raise a one-line error when no record has class `name`, with the closest class and the store's classes."""
+    if counts.get(name, 0) == 0:
+        raise EcgclError(f"task {task!r}: no record has class {name!r}{did_you_mean(name, counts)}; "
+                         f"{describe_classes(counts)}")
+
+
+def require_column(metadata: pd.DataFrame, column: str, task: str) -> None:
+    """Raise a one-line error when the store's metadata has no column `column`."""
+    if column not in metadata.columns:
+        columns = [c for c in metadata.columns if c not in ("record_id", "source_path")]
+        raise EcgclError(f"task {task!r}: the store has no column {column!r}{did_you_mean(column, columns)}; "
+                         f"columns: {', '.join(columns)}")
+
+
+def parse_task(spec: str, registry: Registry) -> Task:
+    """The registered task a spec names, built with its options (did-you-mean on names and options)."""
+    from ecgcl.compose import build_component
+    from ecgcl.interfaces import Task
+
+    text = (spec or "").strip()
+    if not text or "+" in text:
+        raise EcgclError(f"--task expects one task such as has:AF or labels:min=20, got {spec!r}")
+    task = build_component(registry, "task", text, positional=True)
+    component = registry.get("task", text.partition(":")[0].strip())
+    if not isinstance(task, Task):
+        raise EcgclError(f"task {component.name!r} from {component.source.name} built a {type(task).__name__}, "
+                         "not an ecgcl.interfaces.Task")
+    task.name = text
+    return task
+
+
+def task_targets(spec: str, metadata: pd.DataFrame, *, registry: Registry | None = None,
+                 source: str = "the store", require_labels: bool = True) -> TaskTargets | None:
+    """The targets of task `spec` on a store's metadata; a clear error when the store cannot serve it.
+
+    With `require_labels=False` a store without a single usable record gives None instead of an error
+    (pretraining on an unlabelled archive).
+    """
+    if registry is None:
+        from ecgcl.manager import get_registry
+
+        registry = get_registry()
+    task = parse_task(spec, registry)
+    component = registry.get("task", spec.strip().partition(":")[0].strip())
+    try:
+        targets = task.targets(metadata)
+    except EcgclError:
+        if not require_labels:
+            return None
+        raise
+    except (ValueError, KeyError, TypeError) as error:
+        raise EcgclError(f"task {spec!r} ({component.source.name}) failed on {source}: "
+                         f"{type(error).__name__}: {error}") from error
+    if len(targets.labelled) != len(metadata):
+        raise EcgclError(f"task {spec!r} ({component.source.name}) gave {len(targets.labelled)} targets for "
+                         f"{len(metadata)} records")
     if not targets.labelled.any():
-        raise EcgclError(f"{source} has no labelled records for task {task!r} (ingest a labelled dataset, e.g. PTB-XL)")
+        if not require_labels:
+            return None
+        raise EcgclError(f"{source} has no labelled records for task {spec!r}; "
+                         f"{describe_classes(class_counts(label_sets(metadata)))}")
     return targets
+
+
+def one_hot(sets: Sequence[frozenset[str]], classes: Sequence[str]):
+    """(N, C) float32 indicator matrix of `classes` in each record's label set."""
+    import numpy as np
+
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.zeros((len(sets), len(classes)), dtype=np.float32)
+    for row, labels in enumerate(sets):
+        for label in labels:
+            if label in index:
+                y[row, index[label]] = 1.0
+    return y

@@ -22,7 +22,7 @@ def load_classifier(checkpoint: dict[str, Any], registry, *, source: str):
                             representation=meta["representation"], embed_dim=meta["embed_dim"],
                             encoder_args=meta["encoder_args"])
     model = Classifier(encoder, meta["num_outputs"], window=meta["window"], representation=meta["representation"],
-                       dropout=meta.get("dropout", 0.0))
+                       dropout=meta.get("dropout", 0.0), softmax=meta.get("target_kind") == "multiclass")
     model.load_state_dict(checkpoint["model"])
     return model
 
@@ -41,7 +41,7 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathL
     from ecgcl.engine.checkpoint import check_store_matches, load_checkpoint_of_kind, same_preprocessing
     from ecgcl.engine.device import select_device
     from ecgcl.engine.loops import predict
-    from ecgcl.protocol.metrics import classification_metrics
+    from ecgcl.protocol.metrics import classification_metrics, per_class_metrics
 
     if registry is None:
         from ecgcl.manager import get_registry
@@ -53,7 +53,10 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathL
     meta = checkpoint["meta"]
     store = open_store(data)
     check_store_matches(meta, store, source=source)
-    targets = task_targets(meta["task"], store.label_sets, source=f"store {store.path}")
+    targets = task_targets(meta["task"], store.metadata, registry=registry, source=f"store {store.path}")
+    if list(targets.class_names) != list(meta.get("class_names", targets.class_names)):
+        raise EcgclError(f"task {meta['task']!r} on store {store.path} gives classes {', '.join(targets.class_names)}, "
+                         f"but {source} was trained on {', '.join(meta['class_names'])}")
     rows = np.flatnonzero(targets.labelled)
     records_used = "given records" if record_ids is not None else "every labelled record"
     if record_ids is None and not all_records and store.hash == meta["manifest_hash"] and "test_record_ids" in meta:
@@ -70,4 +73,5 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathL
             "records": int(len(rows)), "records_used": records_used,
             "same_data_as_training": store.hash == meta["manifest_hash"],
             "same_filter_as_training": same_preprocessing(meta, store),
-            **classification_metrics(targets.y[rows], probs)}
+            **classification_metrics(targets.y[rows], probs),
+            "per_class": per_class_metrics(targets.y[rows], probs, targets.class_names)}

@@ -226,9 +226,9 @@ def pretrain(*, encoder: nn.Module, projection: nn.Module, loss_fn: nn.Module, a
 @torch.no_grad()
 def predict(model: Classifier, store: ECGStore, rows: np.ndarray, *, batch_size: int,
             device: torch.device) -> np.ndarray:
-    """Probabilities for the records `rows` ((N,) for binary tasks, (N, C) for multi-label ones)."""
+    """Probabilities for the records `rows` ((N,) for binary tasks, (N, C) for multi-class and multi-label ones)."""
     model.to(device).eval()
-    outputs = [probabilities(model(signals.to(device))).cpu()
+    outputs = [probabilities(model(signals.to(device)), model.softmax).cpu()
                for signals, _, _ in _loader(store, rows, None, batch_size)]
     return torch.cat(outputs).numpy().astype(np.float64)
 
@@ -270,7 +270,7 @@ def train_classifier(*, model: Classifier, mode: str, store: ECGStore, train_row
             p.requires_grad_(False)
     trainable = model.head.parameters() if linear else model.parameters()
     optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=weight_decay)
-    criterion = nn.BCEWithLogitsLoss()
+    criterion = nn.CrossEntropyLoss() if model.softmax else nn.BCEWithLogitsLoss()
     fingerprint = fingerprint or {}
     history: list[dict[str, Any]] = []
     start, best_epoch, best_score, best_state = 0, 0, -math.inf, None
@@ -281,9 +281,14 @@ def train_classifier(*, model: Classifier, mode: str, store: ECGStore, train_row
         start, history = state["epoch"], state["history"]
         best_epoch, best_score, best_state = state["best_epoch"], state["best_score"], state["best_state"]
 
+    def as_target(t: torch.Tensor) -> torch.Tensor:
+        """Class indices for cross-entropy; a (B, outputs) float matrix for binary cross-entropy."""
+        if model.softmax:
+            return t.long()
+        return t.unsqueeze(1) if t.dim() == 1 else t
+
     def targets(rows: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.asarray(y[rows], dtype=np.float32))
-        return (t.unsqueeze(1) if t.dim() == 1 else t).to(device)
+        return as_target(torch.from_numpy(np.asarray(y[rows], dtype=np.float32))).to(device)
 
     if linear and start < epochs:
         train_x, val_x = (_features(model, store, r, batch_size, device) for r in (train_rows, val_rows))
@@ -305,15 +310,14 @@ def train_classifier(*, model: Classifier, mode: str, store: ECGStore, train_row
                 total, count = total + float(loss.detach()) * len(pick), count + len(pick)
             model.head.eval()
             with torch.no_grad():
-                val_probs = probabilities(model.head(val_x)).cpu().numpy().astype(np.float64)
+                val_probs = probabilities(model.head(val_x), model.softmax).cpu().numpy().astype(np.float64)
         else:
             model.train()
             non_blocking = options.pin(device)
             for signals, target, _ in _loader(store, train_rows, y, batch_size, shuffle_seed=shuffle,
                                               options=options, device=device):
                 signals = signals.to(device, non_blocking=non_blocking)
-                target = target.to(device, non_blocking=non_blocking)
-                target = target.unsqueeze(1) if target.dim() == 1 else target
+                target = as_target(target.to(device, non_blocking=non_blocking))
                 if len(signals) < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
                     continue  # batch norm cannot train on a single sample
                 with options.autocast(device):

@@ -35,11 +35,16 @@ def embed(encoder: nn.Module, batch: Tensor, *, window: int, representation: str
 
 
 class Classifier(nn.Module):
-    """Encoder + linear classifier head: (B, L, T) recordings -> (B, outputs) logits."""
+    """Encoder + linear classifier head: (B, L, T) recordings -> (B, outputs) logits.
+
+    `softmax=True` for multi-class tasks (one class per record, trained with cross-entropy); otherwise each
+    output is a sigmoid (binary and multi-label tasks, trained with binary cross-entropy).
+    """
 
     def __init__(self, encoder: nn.Module, num_outputs: int, *, window: int, representation: str,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, softmax: bool = False) -> None:
         super().__init__()
+        self.softmax = softmax
         self.encoder = encoder
         self.head = ClassifierHead(encoder.embed_dim, num_outputs, dropout=dropout)
         self.window = window
@@ -53,7 +58,9 @@ class Classifier(nn.Module):
 
 
 @torch.no_grad()
-def probabilities(logits: Tensor) -> Tensor:
-    """Sigmoid per output; binary tasks (one output) give (B,)."""
+def probabilities(logits: Tensor, softmax: bool = False) -> Tensor:
+    """Softmax over the outputs (multi-class), else a sigmoid per output; binary tasks (one output) give (B,)."""
+    if softmax:
+        return torch.softmax(logits.float(), dim=1)
     probs = torch.sigmoid(logits)
     return probs[:, 0] if probs.shape[1] == 1 else probs

@@ -14,39 +14,90 @@ METRIC_NAMES = ("accuracy", "precision", "recall", "f1", "auroc", "pr_auc")
 
 
 def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """Accuracy, precision, recall, F1 (at `threshold`), AUROC and PR-AUC (average precision).
+    """Accuracy, precision, recall, F1, AUROC and PR-AUC (average precision) of one task's predictions.
 
-    Binary targets are (N,); multi-label targets are (N, C), for which precision/recall/F1/AUROC/PR-AUC are
-    macro averages over classes and accuracy is the mean per-class accuracy.
+    - binary: `y_true` (N,) 0/1 and `probabilities` (N,); the threshold gives the predicted class;
+    - multi-class: `y_true` (N,) class indices and `probabilities` (N, C) (softmax); the prediction is the
+      most probable class; precision/recall/F1 are macro averages and AUROC/PR-AUC macro one-vs-rest;
+    - multi-label: `y_true` and `probabilities` (N, C); macro averages over classes, accuracy is the mean
+      per-class accuracy at the threshold.
+    AUROC and PR-AUC average the classes where they are defined (a class with positives and negatives).
     """
     y_true = np.asarray(y_true)
     probabilities = np.asarray(probabilities, dtype=np.float64)
-    predicted = (probabilities >= threshold).astype(np.int64)
     y_int = y_true.astype(np.int64)
-    if y_true.ndim == 1:
-        accuracy = accuracy_score(y_int, predicted)
-        average = "binary"
+    if y_true.ndim == 1 and probabilities.ndim == 2:  # multi-class
+        predicted = probabilities.argmax(axis=1)
+        labels = list(range(probabilities.shape[1]))
+        scores = {name: float(metric(y_int, predicted, labels=labels, average="macro", zero_division=0))
+                  for name, metric in (("precision", precision_score), ("recall", recall_score), ("f1", f1_score))}
+        accuracy = float(accuracy_score(y_int, predicted))
     else:
-        accuracy = float((y_int == predicted).mean())
-        average = "macro"
-    return {
-        "accuracy": float(accuracy),
-        "precision": float(precision_score(y_int, predicted, average=average, zero_division=0)),
-        "recall": float(recall_score(y_int, predicted, average=average, zero_division=0)),
-        "f1": float(f1_score(y_int, predicted, average=average, zero_division=0)),
-        "auroc": _safe(roc_auc_score, y_int, probabilities, average),
-        "pr_auc": _safe(average_precision_score, y_int, probabilities, average),
-    }
+        predicted = (probabilities >= threshold).astype(np.int64)
+        average = "binary" if y_true.ndim == 1 else "macro"
+        accuracy = float(accuracy_score(y_int, predicted)) if y_true.ndim == 1 else float((y_int == predicted).mean())
+        scores = {name: float(metric(y_int, predicted, average=average, zero_division=0))
+                  for name, metric in (("precision", precision_score), ("recall", recall_score), ("f1", f1_score))}
+    indicator, score_matrix = one_vs_rest(y_int, probabilities)
+    return {"accuracy": accuracy, **scores,
+            "auroc": _macro(roc_auc_score, indicator, score_matrix),
+            "pr_auc": _macro(average_precision_score, indicator, score_matrix)}
 
 
-def _safe(metric, y_true: np.ndarray, scores: np.ndarray, average: str) -> float:
-    """NaN instead of an exception where a ranking metric is undefined (one class only)."""
-    try:
-        if average == "binary":
-            return float(metric(y_true, scores))
-        return float(metric(y_true, scores, average="macro"))
-    except ValueError:
+def one_vs_rest(y_true: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, C) indicator and score matrices: multi-label as given, multi-class one-hot, binary the positive class."""
+    y_true = np.asarray(y_true).astype(np.int64)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if y_true.ndim == 2:
+        return y_true, probabilities
+    if probabilities.ndim == 2:
+        return np.eye(probabilities.shape[1], dtype=np.int64)[y_true], probabilities
+    return y_true[:, None], probabilities[:, None]
+
+
+def per_class_metrics(y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str],
+                      threshold: float = 0.5) -> dict[str, dict[str, float]]:
+    """For each class: test records with it (`positives`), precision, recall, F1 (one vs rest), AUROC, PR-AUC.
+
+    Binary tasks report both classes (the negative class scored by 1 - p); multi-class predictions are the
+    most probable class; multi-label ones use the threshold.
+    """
+    y_int = np.asarray(y_true).astype(np.int64)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if y_int.ndim == 1 and probabilities.ndim == 1:  # binary: negative and positive class
+        indicator = np.stack([1 - y_int, y_int], axis=1)
+        scores = np.stack([1 - probabilities, probabilities], axis=1)
+        predicted = np.stack([probabilities < threshold, probabilities >= threshold], axis=1).astype(np.int64)
+    else:
+        indicator, scores = one_vs_rest(y_int, probabilities)
+        predicted = (np.eye(scores.shape[1], dtype=np.int64)[scores.argmax(axis=1)] if y_int.ndim == 1
+                     else (scores >= threshold).astype(np.int64))
+    result = {}
+    for c, name in enumerate(class_names):
+        truth, guess = indicator[:, c], predicted[:, c]
+        result[str(name)] = {
+            "positives": int(truth.sum()),
+            "precision": float(precision_score(truth, guess, zero_division=0)),
+            "recall": float(recall_score(truth, guess, zero_division=0)),
+            "f1": float(f1_score(truth, guess, zero_division=0)),
+            "auroc": _defined(roc_auc_score, truth, scores[:, c]),
+            "pr_auc": _defined(average_precision_score, truth, scores[:, c]),
+        }
+    return result
+
+
+def _defined(metric, truth: np.ndarray, scores: np.ndarray) -> float:
+    """A ranking metric of one class; NaN where it is undefined (all positive or all negative)."""
+    if truth.min(initial=1) == truth.max(initial=0):
         return float("nan")
+    return float(metric(truth, scores))
+
+
+def _macro(metric, indicator: np.ndarray, scores: np.ndarray) -> float:
+    """The unweighted mean of a ranking metric over the classes where it is defined (NaN if none is)."""
+    values = [_defined(metric, indicator[:, c], scores[:, c]) for c in range(indicator.shape[1])]
+    values = [v for v in values if not math.isnan(v)]
+    return float(np.mean(values)) if values else float("nan")
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:

@@ -57,7 +57,7 @@ def write_json(path: Path, payload: Any) -> None:
 
 def write_tables(out: Path, rows: Sequence[dict[str, Any]], summary: Sequence[dict[str, Any]]) -> None:
     """metrics.json / metrics.csv (one row per repeat, fraction and method) and summary.json / summary.csv."""
-    flat = [{k: v for k, v in r.items() if k not in ("history", "fingerprint")} for r in rows]
+    flat = [{k: v for k, v in r.items() if k not in ("history", "fingerprint", "per_class")} for r in rows]
     write_json(out / "metrics.json", list(rows))
     pd.DataFrame(flat).to_csv(out / "metrics.csv", index=False)
     write_json(out / "summary.json", list(summary))
@@ -77,19 +77,72 @@ SHORT_LABELS = {"pretrained_finetune": "pretrained FT", "pretrained_linear": "pr
                 "random_linear": "random-init LP", "supervised": "supervised"}
 
 
-def summary_tables(summary: Sequence[dict[str, Any]]) -> list:
-    """One rich Table per label fraction: a row per metric, a column per method, cells `mean ± CI half-width`.
+MIN_TEST_POSITIVES = 10  # below this many test records of a class, its interval means little
 
-    (FT = fine-tuned end to end, LP = linear probe on the frozen encoder; rich is imported lazily.)
-    """
+
+def test_counts(rows: Sequence[dict[str, Any]]) -> dict[int, tuple[int, dict[str, int]]]:
+    """Per repeat: the number of test records and of test records of each class (from the result rows)."""
+    counts: dict[int, tuple[int, dict[str, int]]] = {}
+    for row in rows:
+        if "per_class" in row and row.get("repeat") not in counts:
+            counts[row["repeat"]] = (int(row["test_records"]),
+                                     {c: int(v["positives"]) for c, v in row["per_class"].items()})
+    return dict(sorted(counts.items()))
+
+
+def counts_caption(rows: Sequence[dict[str, Any]]) -> str:
+    """Test records and positives per class of each repeat, and a warning line for classes under 10 positives."""
+    counts = test_counts(rows)
+    if not counts:
+        return ""
+    per_repeat = list(counts.values())
+    classes = list(per_repeat[0][1])
+    lines = ["test records per repeat: " + ", ".join(str(n) for n, _ in per_repeat) + "; test positives per class: "
+             + ", ".join(f"{c} " + "/".join(str(p[c]) for _, p in per_repeat) for c in classes)]
+    rare = [c for c in classes if min(p.get(c, 0) for _, p in per_repeat) < MIN_TEST_POSITIVES]
+    if rare:
+        lines.append(f"warning: {', '.join(rare)} had fewer than {MIN_TEST_POSITIVES} test positives in a repeat; "
+                     "intervals for such classes are meaningless")
+    return "\n".join(lines)
+
+
+def per_class_table(per_class: dict[str, dict[str, float]], title: str = "Per class (test)"):
+    """A rich Table with one row per class: test positives, precision, recall, F1, AUROC, PR-AUC."""
+    from rich.markup import escape
     from rich.table import Table
 
+    table = Table(title=escape(title), title_justify="left")
+    table.add_column("class")
+    metrics = ("positives", "precision", "recall", "f1", "auroc", "pr_auc")
+    for metric in metrics:
+        table.add_column(metric, justify="right")
+    for name, values in per_class.items():
+        cells = [str(values[m]) if m == "positives" else _number(values[m]) for m in metrics]
+        table.add_row(escape(str(name)), *cells)
+    return table
+
+
+def _number(value: Any) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def summary_tables(summary: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]] = ()) -> list:
+    """One rich Table per label fraction: a row per metric, a column per method, cells `mean ± CI half-width`.
+
+    The caption gives each repeat's test records and positives per class (from `rows`) and warns about classes
+    with fewer than 10 test positives. (FT = fine-tuned end to end, LP = linear probe on the frozen encoder;
+    rich is imported lazily.)
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    caption = counts_caption(rows)
     tables = []
     for fraction in sorted({r["label_fraction"] for r in summary}):
         rows = [r for r in summary if r["label_fraction"] == fraction]
         n = max(r["repeats"] for r in rows)
         table = Table(title=f"Test metrics, label fraction {fraction:g}, {n} repeats: mean ± 95% CI half-width",
-                      title_justify="left")
+                      title_justify="left", caption=Text(caption) if caption else None, caption_justify="left")
         table.add_column("metric")
         for r in rows:
             table.add_column(SHORT_LABELS.get(r["method"], r["method"]), justify="right", no_wrap=True)

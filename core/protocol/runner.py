@@ -69,6 +69,7 @@ class Experiment:
                 "window": self.window, "representation": c.input, "task": c.task if self.targets else None,
                 "class_names": list(self.targets.class_names) if self.targets else [],
                 "num_outputs": self.targets.num_outputs if self.targets else 0,
+                "target_kind": self.targets.kind if self.targets else None,
                 "dropout": c.dropout, "aug": c.aug, "loss": c.loss, "loss_args": dict(c.loss_args),
                 **store_meta(self.store), **extra}
 
@@ -128,7 +129,7 @@ def prepare(config: RunConfig, *, registry=None, reporter: Reporter | None = Non
     """
     from ecgcl.compose import parse_augmentations
     from ecgcl.data.store import open_store
-    from ecgcl.data.tasks import TASKS, task_targets
+    from ecgcl.data.tasks import task_targets
     from ecgcl.engine.device import select_device
     from ecgcl.engine.inputs import represented_length
 
@@ -137,10 +138,9 @@ def prepare(config: RunConfig, *, registry=None, reporter: Reporter | None = Non
 
         registry = get_registry()
     store = open_store(resolve_store_path(config.data))
-    if not need_labels and config.task in TASKS and not TASKS[config.task](store.label_sets).labelled.any():
-        targets = None  # an unlabelled archive: fine for pretraining
-    else:
-        targets = task_targets(config.task, store.label_sets, source=f"store {store.path}")
+    # without need_labels, a store the task finds no labels in gives None: an unlabelled archive pretrains fine
+    targets = task_targets(config.task, store.metadata, registry=registry, source=f"store {store.path}",
+                           require_labels=need_labels)
     device = select_device(config.device)
     augmentation = parse_augmentations(config.aug, registry)
     window = view_length(augmentation, store, device)
@@ -250,14 +250,15 @@ def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, 
     from ecgcl.engine.device import derive_seed
     from ecgcl.engine.loops import predict, train_classifier
     from ecgcl.engine.model import Classifier
-    from ecgcl.protocol.metrics import classification_metrics
+    from ecgcl.protocol.metrics import classification_metrics, per_class_metrics
 
     c = exp.config
     encoder = exp.new_encoder(derive_seed(seed, "init"))
     if encoder_state is not None:
         encoder.load_state_dict(encoder_state)
     torch.manual_seed(derive_seed(seed, method, "head"))
-    model = Classifier(encoder, exp.targets.num_outputs, window=exp.window, representation=c.input, dropout=c.dropout)
+    model = Classifier(encoder, exp.targets.num_outputs, window=exp.window, representation=c.input, dropout=c.dropout,
+                       softmax=exp.targets.multiclass)
     mode = "linear" if method.endswith("linear") else "finetune"
     stem = folder / method
     exp.reporter.stage(f"{_label(unit)}({len(train_rows)} train records)", c.finetune_epochs)
@@ -276,9 +277,11 @@ def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, 
                            last_path=stem.with_suffix(".last.pt"), best_path=stem.with_suffix(".best.pt"),
                            meta=meta, fingerprint=exp.fingerprint(stage="classifier", **unit), on_epoch_end=report)
     probs = predict(model, exp.store, test_rows, batch_size=c.batch_size, device=exp.device)
-    metrics = classification_metrics(exp.targets.y[test_rows], probs)
+    y_test = exp.targets.y[test_rows]
+    metrics = classification_metrics(y_test, probs)
     return {**unit, "train_records": int(len(train_rows)), "val_records": int(len(val_rows)),
-            "test_records": int(len(test_rows)), **metrics, "best_epoch": fit["best_epoch"],
+            "test_records": int(len(test_rows)), **metrics,
+            "per_class": per_class_metrics(y_test, probs, exp.targets.class_names), "best_epoch": fit["best_epoch"],
             "best_val_auroc": fit["best_val_auroc"], "checkpoint": str(stem.with_suffix(".best.pt")),
             "history": fit["history"]}
 

@@ -100,7 +100,12 @@ def label_fraction_subset(train: np.ndarray, patient_codes: np.ndarray, strat_ke
 
 def check_both_classes(y: np.ndarray, parts: dict[str, np.ndarray], *, repeat: int, task: str,
                        class_names: Sequence[str]) -> None:
-    """Raise a clear error when a part of a split lacks a class (metrics such as AUROC need both)."""
+    """Raise a clear error when a part of a split cannot be scored.
+
+    Binary and multi-class targets need at least two classes in every part; multi-label targets need, outside
+    the train part, at least one class with both positive and negative records (a class that is constant in
+    a part gets an undefined AUROC, reported per class, and the result table warns about it).
+    """
     for part, rows in parts.items():
         targets = y[rows]
         if targets.ndim == 1:
@@ -111,10 +116,8 @@ def check_both_classes(y: np.ndarray, parts: dict[str, np.ndarray], *, repeat: i
                     f"repeat {repeat}: the {part} split of task {task!r} has only class {only!r} "
                     f"({len(rows)} records); use a store with more labelled patients of each class"
                 )
-        else:
-            constant = [class_names[c] for c in range(targets.shape[1]) if len(np.unique(targets[:, c])) < 2]
-            if constant and part != "train":
-                raise EcgclError(
-                    f"repeat {repeat}: in the {part} split of task {task!r}, class(es) {', '.join(constant)} "
-                    f"are all positive or all negative ({len(rows)} records); use a store with more labelled patients"
-                )
+        elif part != "train" and all(len(np.unique(targets[:, c])) < 2 for c in range(targets.shape[1])):
+            raise EcgclError(
+                f"repeat {repeat}: in the {part} split of task {task!r}, every class is all positive or all "
+                f"negative ({len(rows)} records); use a store with more labelled patients"
+            )

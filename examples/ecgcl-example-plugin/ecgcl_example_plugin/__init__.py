@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor, nn
 
 import ecgcl
-from ecgcl.interfaces import Augmentation, Encoder
+from ecgcl.errors import EcgclError
+from ecgcl.interfaces import Augmentation, Encoder, Task, TaskTargets
 
 
 class BaselineWander(Augmentation):
@@ -52,6 +55,23 @@ class GapCNN(Encoder):
         return self.net(batch).flatten(1)
 
 
+class AgeAtLeast(Task):
+    """Binary: patients aged `years` or more against younger ones, from the store's `age` column."""
+
+    def __init__(self, years: float = 60.0) -> None:
+        if not 0 < years < 130:
+            raise ValueError(f"age_at_least: years must be between 0 and 130, got {years}")
+        self.years = float(years)
+
+    def targets(self, metadata: pd.DataFrame) -> TaskTargets:
+        if "age" not in metadata.columns:
+            raise EcgclError(f"task {self.name!r} needs an 'age' column (from #Age: header lines or a labels table)")
+        age = pd.to_numeric(metadata["age"], errors="coerce").to_numpy(dtype=float)
+        labelled = np.isfinite(age) & (age < 130)  # PTB-XL codes ages over 89 as 300
+        y = (np.nan_to_num(age) >= self.years).astype(np.float32)
+        return TaskTargets(self.name, y, labelled, (f"under {self.years:g}", f"{self.years:g} or older"), "binary")
+
+
 @ecgcl.hookimpl
 def register_augmentations(registry):
     registry.add("baseline_wander", BaselineWander, kind="augmentation")
@@ -60,3 +80,8 @@ def register_augmentations(registry):
 @ecgcl.hookimpl
 def register_encoders(registry):
     registry.add("gap_cnn", GapCNN, kind="encoder")
+
+
+@ecgcl.hookimpl
+def register_tasks(registry):
+    registry.add("age_at_least", AgeAtLeast, kind="task")

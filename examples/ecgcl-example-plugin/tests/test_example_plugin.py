@@ -14,10 +14,20 @@ def make_registry():
     return manager.registry
 
 
-def test_registers_one_augmentation_and_one_encoder():
+def test_registers_one_augmentation_one_encoder_and_one_task():
     registry = make_registry()
     assert registry.names("augmentation") == ["baseline_wander"]
     assert registry.names("encoder") == ["gap_cnn"]
+    assert registry.names("task") == ["age_at_least"]
+
+
+def test_age_task_targets():
+    import pandas as pd
+
+    metadata = pd.DataFrame({"labels": ["", "", "", ""], "age": [45, 71, None, 300]})
+    targets = make_registry().create("task", "age_at_least", years=60).targets(metadata)
+    assert targets.labelled.tolist() == [True, True, False, False]
+    assert targets.y[:2].tolist() == [0.0, 1.0] and targets.class_names == ("under 60", "60 or older")
 
 
 def test_baseline_wander_is_slow_scaled_and_per_sample():

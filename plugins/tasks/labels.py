@@ -1,0 +1,34 @@
+"""Multi-label over every class of the store's `labels` with at least `min` positive records (`labels:min=20`).
+
+Works on any store with labels: a record with labels is used (all-negative when none of its classes is
+frequent enough); a record without labels is not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ecgcl.data.tasks import class_counts, describe_classes, label_sets, one_hot
+from ecgcl.errors import EcgclError
+from ecgcl.interfaces import Task, TaskTargets
+
+
+class MultiLabel(Task):
+    """Multi-label: one output per class with at least `min` positive records."""
+
+    def __init__(self, min: int = 1) -> None:
+        if not isinstance(min, int) or isinstance(min, bool) or min < 1:
+            raise ValueError(f"min must be a positive integer, got {min!r}")
+        self.min = min
+
+    def targets(self, metadata: pd.DataFrame) -> TaskTargets:
+        task = self.name or f"labels:min={self.min}"
+        sets = label_sets(metadata)
+        counts = class_counts(sets)
+        classes = sorted(c for c, n in counts.items() if n >= self.min)
+        if len(classes) < 2:
+            raise EcgclError(f"task {task!r}: {len(classes)} class(es) have at least {self.min} records, a "
+                             f"multi-label task needs 2 (lower min=); {describe_classes(counts)}")
+        labelled = np.array([bool(s) for s in sets])
+        return TaskTargets(self.name, one_hot(sets, classes), labelled, tuple(classes), "multilabel")
