@@ -157,3 +157,12 @@ def test_short_first_record_does_not_crop_the_store(ptbxl_dir, ecg_files, tmp_pa
     np.testing.assert_allclose(cropped.signals[-1], ptbxl_mv(ptbxl_dir, 1)[:, :600], atol=1e-6)
     manifest = json.loads((cropped.path / "manifest.json").read_text())
     assert "length" not in manifest["chosen"] and manifest["chosen"]["fs"]["value"] == 100
+
+
+def test_bad_lead_map_and_amplitude_options_are_one_line(ptbxl_dir, ecg_files, tmp_path):
+    ecg_files.write_record(tmp_path / "src", "a", ecg_files.digital(ptbxl_dir, 1))
+    for options, message in ((["--lead-map", "DI"], "Error: --lead-map 'DI': expected NAME=LEAD pairs"),
+                             (["--max-amplitude", "-1"], "Error: --max-amplitude must be positive, got -1 mV")):
+        outcome = CliRunner().invoke(cli, ["ingest", str(tmp_path / "src"), str(tmp_path / "out"), *options])
+        assert outcome.exit_code == 2 and outcome.output.startswith(message), outcome.output
+        assert len(outcome.output.strip().splitlines()) == 1 and not (tmp_path / "out").exists()

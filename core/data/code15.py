@@ -39,12 +39,18 @@ def _h5py():
 
 
 def part_files(path: Path) -> list[Path]:
-    """The HDF5 files of a CODE-15 source: the file itself, or every `.hdf5`/`.h5` in the folder (sorted)."""
+    """The HDF5 files of a CODE-15 source: the file itself, or a folder's `exams_part*` files (any `.hdf5`/`.h5`
+    when the folder has `exams.csv`), sorted; empty for anything else, so WFDB folders are never taken for one."""
+    def is_hdf5(p: Path) -> bool:
+        return p.is_file() and p.suffix.lower().lstrip(".") in HDF5_SUFFIXES
+
     if path.is_file():
-        return [path] if path.suffix.lower().lstrip(".") in HDF5_SUFFIXES else []
+        return [path] if is_hdf5(path) else []
     if not path.is_dir():
         return []
-    return sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower().lstrip(".") in HDF5_SUFFIXES)
+    files = sorted(p for p in path.iterdir() if is_hdf5(p))
+    parts = [p for p in files if p.name.startswith("exams_part")]
+    return parts or (files if (path / EXAMS_FILE).is_file() else [])
 
 
 def is_code15(path: Path) -> bool:
@@ -162,7 +168,7 @@ class Code15Reader:
                 continue
             first, stop = trim_padding(block)
             for i, tracing, a, b in zip(members, block, first, stop):
-                out[i] = RawRecord(np.ascontiguousarray(tracing[a:b].T), FS, list(LEADS))
+                out[i] = RawRecord(tracing[a:b].T, FS, list(LEADS))  # a view: ingest copies the leads it keeps
         return out
 
     def load(self, ref: RecordRef) -> RawRecord:

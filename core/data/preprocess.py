@@ -101,6 +101,9 @@ def cut_windows(x: np.ndarray, samples: int, starts: np.ndarray) -> tuple[np.nda
     """Rows (records x windows, leads, samples) from a (records, leads, length) batch and each row's valid
     sample count; windows running past the end are zero-padded. One gather, no loop over windows."""
     length = x.shape[-1]
+    if len(starts) == 1 and starts[0] == 0:  # one row per record: a crop (or pad), no gather
+        rows = crop_or_pad(x, samples)
+        return np.ascontiguousarray(rows), np.full(x.shape[0], min(samples, length))
     need = int(starts[-1]) + samples
     if need > length:
         x = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, need - length)])
