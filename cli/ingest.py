@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import click
 
 
@@ -52,12 +54,39 @@ def ingest(source: str, out: str, fs: float | None, length: float | None, leads:
     from ecgcl.data.ingest import ingest as run_ingest
 
     console = Console(stderr=True)
-    result = run_ingest(source, out, fs=fs, length=length, leads=leads, band=band, pad=pad, strict=strict,
-                        workers=workers, overwrite=overwrite, limit=limit, ptbxl_resolution=ptbxl_resolution,
-                        min_likelihood=min_likelihood, windows=windows, window_stride=window_stride,
-                        lead_map=lead_map, max_amplitude=max_amplitude,
-                        progress=not quiet and console.is_terminal)
+    with _sigterm_as_interrupt():
+        result = run_ingest(source, out, fs=fs, length=length, leads=leads, band=band, pad=pad, strict=strict,
+                            workers=workers, overwrite=overwrite, limit=limit, ptbxl_resolution=ptbxl_resolution,
+                            min_likelihood=min_likelihood, windows=windows, window_stride=window_stride,
+                            lead_map=lead_map, max_amplitude=max_amplitude,
+                            progress=not quiet and console.is_terminal)
     print_summary(result)
+
+
+ingest.interrupt_message = ("Interrupted: the partial store was removed and OUT was left as it was; run the same "
+                            "command again to ingest from the start.")
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM unwinds like Ctrl-C, so the temporary store is removed and the worker pool shut down."""
+    import signal
+    import threading
+
+    from ecgcl.cli.main import Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def print_summary(result) -> None:
@@ -68,7 +97,7 @@ def print_summary(result) -> None:
 
     manifest = result.manifest
     counts = manifest["counts"]
-    table = Table(title=f"Store {result.path}", show_header=False)
+    table = Table(title=Text(f"Store {result.path}"), show_header=False)
     table.add_row("records found", str(counts["found"]))
     table.add_row("written", f"[green]{counts['written']}[/]")
     table.add_row("skipped", f"[red]{counts['skipped']}[/]" if counts["skipped"] else "0")
@@ -98,6 +127,8 @@ def print_summary(result) -> None:
             reasons.add_row(category, str(count), Text(f"{example.record_id}: {example.detail}"))
         console.print(reasons)
         console.print("Every skipped record is listed in manifest.json under 'skipped'.")
+    for leftover in result.stale:
+        console.print(Text(f"Removed {leftover}, left by an ingest that was killed."), soft_wrap=True)
 
 
 def choice_lines(manifest: dict) -> list[tuple[str, str]]:

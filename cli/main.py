@@ -10,9 +10,18 @@ from ecgcl import __version__
 from ecgcl.errors import EcgclError
 
 
+INTERRUPTED = ("Interrupted: finished epochs are saved; run the same command again (or `ecgcl run --resume "
+               "--out DIR`) to continue.")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread by a command that cleans up on it (exit code 143)."""
+
+
 class EcgclGroup(click.Group):
     """A click group that turns `EcgclError` (a user mistake) into one line on stderr and exit code 2, and
-    Ctrl-C into one line and exit code 130 (work is saved per epoch, so a rerun resumes)."""
+    Ctrl-C (or SIGTERM) into one line and exit code 130 (143): the command's own `interrupt_message` if it
+    has one, else the training one (work is saved per epoch, so a rerun resumes)."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -20,10 +29,12 @@ class EcgclGroup(click.Group):
         except EcgclError as error:
             click.echo(f"Error: {error}", err=True)
             sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("Interrupted: finished epochs are saved; run the same command again (or `ecgcl run --resume "
-                       "--out DIR`) to continue.", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as interrupt:
+            command = self.commands.get(ctx.invoked_subcommand or "")
+            message = getattr(command, "interrupt_message", None) or INTERRUPTED
+            terminated = isinstance(interrupt, Terminated)
+            click.echo(message.replace("Interrupted", "Terminated", 1) if terminated else message, err=True)
+            sys.exit(143 if terminated else 130)
 
 
 @click.group(cls=EcgclGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -36,14 +36,20 @@ def _labels_text(value: Any) -> str:
 def _refs_from_table(table: pd.DataFrame, source_name: str, fs: float | None) -> tuple[list[RecordRef], np.ndarray]:
     """RecordRefs (locator = row number) and the per-record sampling rate from a metadata table."""
     n = len(table)
+    for column in ("record_id", "patient_id", "fs"):
+        if column in table.columns:
+            listed = table[column].map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray)))
+            if listed.any():
+                raise EcgclError(f"{source_name}: column {column} holds a list in row {int(listed.to_numpy().argmax())}; "
+                                 "expected one value per record")
     if "fs" in table.columns:
         rates = pd.to_numeric(table["fs"], errors="coerce").to_numpy(dtype=float)
     elif fs is not None:
         rates = np.full(n, float(fs))
     else:
         raise EcgclError(f"{source_name}: no sampling rate; add an `fs` column (or an `fs` entry to the .npz)")
-    if np.isnan(rates).any() or (rates <= 0).any():
-        raise EcgclError(f"{source_name}: the `fs` column has missing or non-positive values")
+    if not (np.isfinite(rates) & (rates > 0)).all():
+        raise EcgclError(f"{source_name}: the sampling rate `fs` has missing, non-numeric or non-positive values")
     ids = table["record_id"].astype(str).tolist() if "record_id" in table.columns else [str(i) for i in range(n)]
     if len(set(ids)) != len(ids):
         raise EcgclError(f"{source_name}: record_id values are not unique")
@@ -56,6 +62,25 @@ def _refs_from_table(table: pd.DataFrame, source_name: str, fs: float | None) ->
         meta["labels"] = _labels_text(table["labels"].iat[row]) if "labels" in table.columns else ""
         refs.append(RecordRef(record_id, f"{source_name}#{row}", row, meta))
     return refs, rates
+
+
+def _scalar_rate(value: np.ndarray, path: Path) -> float:
+    """The `fs` entry of an .npz: one number (an array of rates is a mistake, not a per-record rate)."""
+    if np.ndim(value) != 0 and np.size(value) != 1:
+        raise EcgclError(f"{path}: the `fs` entry must be one number, got an array of shape {np.shape(value)} "
+                         "(give per-record rates as an `fs` column of the sidecar CSV)")
+    try:
+        return float(np.ravel(value)[0])
+    except (TypeError, ValueError):
+        raise EcgclError(f"{path}: the `fs` entry {value!r} is not a number") from None
+
+
+def _read_sidecar(path: Path) -> pd.DataFrame:
+    """The metadata CSV beside an array file; one line naming the file when it is not a readable CSV."""
+    try:
+        return pd.read_csv(path)
+    except Exception as error:  # noqa: BLE001  (empty, binary or malformed files raise several types)
+        raise EcgclError(f"{path} is not a readable metadata CSV: {type(error).__name__}: {error}") from None
 
 
 class NumpyReader:
@@ -76,21 +101,27 @@ class NumpyReader:
                     if "signals" not in bundle:
                         raise EcgclError(f"{self.path} has no `signals` entry (found: {', '.join(bundle.files)})")
                     self.signals = bundle["signals"]
-                    fs = float(bundle["fs"]) if "fs" in bundle else None
-                    leads = [str(n) for n in bundle["leads"]] if "leads" in bundle else None
-        except (OSError, ValueError) as error:
-            raise EcgclError(f"{self.path} is not a readable numpy array file: {error}") from None
+                    fs = _scalar_rate(bundle["fs"], self.path) if "fs" in bundle else None
+                    leads = [str(n) for n in np.ravel(bundle["leads"])] if "leads" in bundle else None
+        except EcgclError:
+            raise
+        except Exception as error:  # noqa: BLE001  (numpy/zipfile raise many types for a damaged file)
+            raise EcgclError(f"{self.path} is not a readable numpy array file: {type(error).__name__}: {error}") from None
         if self.signals.ndim != 3:
             raise EcgclError(f"{self.path}: signals must be (records, leads, samples), got shape {self.signals.shape}")
+        if not (np.issubdtype(self.signals.dtype, np.floating) or np.issubdtype(self.signals.dtype, np.integer)):
+            raise EcgclError(f"{self.path}: signals must be numbers, not {self.signals.dtype}")
         if leads is None:
             if self.signals.shape[1] != len(STANDARD_LEADS):
                 raise EcgclError(f"{self.path}: {self.signals.shape[1]} leads but no lead names; save an .npz with a "
                                  "`leads` entry")
             leads = list(STANDARD_LEADS)
+        if len(leads) != self.signals.shape[1]:
+            raise EcgclError(f"{self.path}: {len(leads)} lead names for {self.signals.shape[1]} leads")
         self.leads = [str(n) for n in leads]  # names as written; ingest maps aliases
         sidecar = next((p for p in (self.path.with_suffix(".csv"), self.path.parent / "metadata.csv") if p.is_file()),
                        None)
-        table = pd.read_csv(sidecar) if sidecar else pd.DataFrame(index=range(self.signals.shape[0]))
+        table = _read_sidecar(sidecar) if sidecar else pd.DataFrame(index=range(self.signals.shape[0]))
         if len(table) != self.signals.shape[0]:
             raise EcgclError(f"{sidecar}: {len(table)} rows but {self.signals.shape[0]} records in {self.path.name}")
         self.refs, self.rates = _refs_from_table(table, self.path.name, fs)

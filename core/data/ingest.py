@@ -26,7 +26,7 @@ from ecgcl.data.leads import lead_indices
 from ecgcl.data.plan import AMPLITUDE_FLAG_MV, Plan, make_plan
 from ecgcl.data.preprocess import bandpass, cut_windows, resample, window_starts
 from ecgcl.data.records import (FLAT_LEADS, IMPLAUSIBLE_AMPLITUDE, MISSING_LEADS, NAN_VALUES, SKIP_CATEGORIES,
-                                TOO_SHORT, BadRecord, RawRecord, Reader, RecordRef, Skip, load_records)
+                                TOO_SHORT, UNREADABLE, BadRecord, RawRecord, Reader, RecordRef, Skip, load_records)
 from ecgcl.data.store import StoreWriter, check_apart
 from ecgcl.data.units import mv_factors
 from ecgcl.errors import EcgclError
@@ -59,6 +59,7 @@ class IngestResult:
     written: int
     skipped: list[Skip]
     manifest: dict[str, Any]
+    stale: list[Path] = field(default_factory=list)  # leftovers of killed ingests (temporary folders, locks) removed
 
     @property
     def skip_counts(self) -> dict[str, int]:
@@ -148,6 +149,9 @@ def process_chunk(reader: Reader, refs: Sequence[RecordRef], start: int, plan: P
         except BadRecord as bad:
             skips.append((position, bad.category, bad.detail))
             continue
+        except Exception as error:  # noqa: BLE001  (values no check foresaw must not stop the archive)
+            skips.append((position, UNREADABLE, f"{type(error).__name__}: {error}"))
+            continue
         records[position] = {"meta": record.meta, "original_fs": record.fs, "amplitude_mv": amplitude,
                              "original_length": selected.shape[-1] / record.fs}
         groups.setdefault((record.fs, selected.shape[-1]), []).append((position, selected))
@@ -183,13 +187,28 @@ def _run_chunks(reader: Reader, refs: list[RecordRef], plan: Plan, workers: int)
         for start, stop in spans:
             yield process_chunk(reader, refs[start:stop], start, plan)
         return
-    pool: Executor = (ProcessPoolExecutor(workers) if reader.parallel == "process" else ThreadPoolExecutor(workers))
+    pool: Executor = (ProcessPoolExecutor(workers, initializer=_exit_with_parent, initargs=(os.getpid(),))
+                      if reader.parallel == "process" else ThreadPoolExecutor(workers))
     try:
         futures = [pool.submit(process_chunk, reader, refs[start:stop], start, plan) for start, stop in spans]
         for future in futures:
             yield future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a worker process: exit as soon as the ingest process is gone, even when it was killed with SIGKILL
+    (a normal exit, an error, Ctrl-C and SIGTERM already shut the pool down through `_run_chunks`)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="ecgcl-parent-watch").start()
 
 
 def _progress(enabled: bool):
@@ -259,7 +278,7 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, *, fs: float | Non
             resolution=getattr(reader, "resolution", None), windows=windows, window_stride=window_stride,
             lead_map=dict(plan.lead_map), max_amplitude=max_amplitude))
         path = writer.finish(metadata, manifest)
-    return IngestResult(path, n, len(records), skipped, {**manifest, "hash": _read_hash(path)})
+    return IngestResult(path, n, len(records), skipped, {**manifest, "hash": _read_hash(path)}, writer.stale)
 
 
 def _count(skipped: Sequence[Skip]) -> dict[str, int]:

@@ -9,6 +9,7 @@ how many differed (resampled, cropped, padded).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from ecgcl.errors import EcgclError
 
 PROBE_LIMIT = 2000       # records probed for the most common rate and length (evenly spread over the source)
 LOAD_PROBE_LIMIT = 200   # as many when the reader has no cheap probe and records must be loaded
+MAX_RECORD_VALUES = 2**31  # leads x samples of one store row: 8 GiB as float32
 AMPLITUDE_FLAG_MV = 20.0  # a median lead peak-to-peak above this is implausible for mV (a unit is likely wrong)
 
 
@@ -55,12 +57,24 @@ def probe_shapes(reader: Reader, refs: Sequence[RecordRef]) -> list[tuple[float,
     """(fs, samples) of records spread evenly over `refs`: a cheap `probe` of up to PROBE_LIMIT of them, else
     loading up to LOAD_PROBE_LIMIT (in runs, through `load_many` when the reader has it); bad records left out."""
     if hasattr(reader, "probe"):
-        shapes = [reader.probe(ref) for ref in _spread(refs, PROBE_LIMIT)]
+        shapes = [_probe(reader, ref) for ref in _spread(refs, PROBE_LIMIT)]
         if all(shape is not None for shape in shapes):
-            return shapes
+            return [shape for shape in shapes if _plausible(*shape)]
     picked = _spread(refs, LOAD_PROBE_LIMIT)
     loaded = [r for start in range(0, len(picked), 64) for r in load_records(reader, picked[start:start + 64])]
     return [(r.fs, r.signal.shape[-1]) for r in loaded if not isinstance(r, BadRecord)]
+
+
+def _probe(reader: Reader, ref: RecordRef) -> tuple[float, int] | None:
+    try:
+        return reader.probe(ref)
+    except Exception:  # noqa: BLE001  (a header too broken to probe is left to `load`, which skips it)
+        return (math.nan, 0)
+
+
+def _plausible(fs: float, samples: int) -> bool:
+    """A probed shape worth counting: a positive finite rate and at least one sample (bad headers say anything)."""
+    return math.isfinite(fs) and fs > 0 and samples > 0
 
 
 def most_common(values: Sequence[float]) -> tuple[float, int]:
@@ -96,19 +110,19 @@ def make_plan(reader: Reader, refs: Sequence[RecordRef], *, fs: float | None, le
     chosen_leads = parse_leads(leads)
     mapping = parse_lead_map(lead_map)
     band = parse_band(band) if isinstance(band, str) or band is None else band
-    if fs is not None and fs <= 0:
-        raise EcgclError(f"--fs must be positive, got {fs:g}")
-    if length is not None and length <= 0:
-        raise EcgclError(f"--length must be positive, got {length:g} s")
-    if window_stride is not None and window_stride <= 0:
-        raise EcgclError(f"--window-stride must be positive, got {window_stride:g} s")
-    if max_amplitude is not None and max_amplitude <= 0:
-        raise EcgclError(f"--max-amplitude must be positive, got {max_amplitude:g} mV")
+    for option, value, unit in (("--fs", fs, "Hz"), ("--length", length, "s"), ("--window-stride", window_stride, "s"),
+                                ("--max-amplitude", max_amplitude, "mV")):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise EcgclError(f"{option} must be a positive number of {unit}, got {value:g}")
     if (windows or window_stride is not None) and length is None:
         raise EcgclError("--windows/--window-stride need --length, the window length in seconds")
     fs, length, chosen = infer_rate_and_length(reader, refs, fs, length)
     if band is not None:
         check_band(band, fs)
+    if length * fs * len(chosen_leads) > MAX_RECORD_VALUES:
+        raise EcgclError(f"--length {length:g} s at {fs:g} Hz makes {length * fs:.3g} samples per lead, more than a "
+                         f"store row can hold ({MAX_RECORD_VALUES:.3g} values, 8 GiB); choose a shorter --length "
+                         "(or --windows)")
     samples = max(1, int(round(length * fs)))
     stride = None
     if window_stride is not None:

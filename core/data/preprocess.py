@@ -8,6 +8,7 @@ does not shift the waves in time.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -43,8 +44,8 @@ def parse_band(spec: str | None) -> BandPass | None:
         raise EcgclError(f"--filter {spec!r} is not a band: expected LOW-HIGH in Hz, e.g. '0.5-40', '0.5-' or '-40'") from None
     if low is None and high is None:
         raise EcgclError(f"--filter {spec!r} gives neither a low nor a high cut-off")
-    if (low is not None and low <= 0) or (high is not None and high <= 0) or (low and high and low >= high):
-        raise EcgclError(f"--filter {spec!r}: cut-offs must be positive with LOW < HIGH")
+    if any(v is not None and not (math.isfinite(v) and v > 0) for v in (low, high)) or (low and high and low >= high):
+        raise EcgclError(f"--filter {spec!r}: cut-offs must be positive numbers of Hz with LOW < HIGH")
     return BandPass(low, high)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -51,21 +52,65 @@ def superclasses(scp_codes: dict[str, float], statements: dict[str, str], min_li
     return [c for c in SUPERCLASSES if c in found]
 
 
-def load_database(root: Path, min_likelihood: float = 0.0) -> pd.DataFrame:
-    """One row per labelled record, indexed by ecg_id: patient_id, labels, scp_codes (JSON), strat_fold, age, sex."""
+def parse_scp_codes(text: Any, *, where: str) -> dict[str, float]:
+    """One `scp_codes` cell (`{'NORM': 100.0, 'SR': 0.0}`) as {statement: likelihood}; EcgclError naming `where`."""
     try:
-        db = pd.read_csv(root / DATABASE_FILE, index_col="ecg_id")
-        codes = db["scp_codes"].map(ast.literal_eval)
-    except (OSError, KeyError, ValueError, SyntaxError, pd.errors.ParserError) as error:
-        raise EcgclError(f"{root / DATABASE_FILE} is unreadable as a PTB-XL database: {error}") from None
+        codes = ast.literal_eval(text) if isinstance(text, str) else None
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        codes = None
+    if not isinstance(codes, dict):
+        raise EcgclError(f"{where}: scp_codes {str(text)[:60]!r} is not a {{statement: likelihood}} dictionary")
+    parsed = {}
+    for code, likelihood in codes.items():
+        try:
+            parsed[str(code)] = float(likelihood)
+        except (TypeError, ValueError):
+            raise EcgclError(f"{where}: likelihood {likelihood!r} of statement {code!r} is not a number") from None
+        if not math.isfinite(parsed[str(code)]):
+            raise EcgclError(f"{where}: likelihood of statement {code!r} is not a finite number")
+    return parsed
+
+
+def _integers(db: pd.DataFrame, column: str, path: Path) -> pd.Series:
+    """A whole-number column (missing allowed) as Int64, or EcgclError naming the first bad row."""
+    values = pd.to_numeric(db[column], errors="coerce")
+    bad = (values.isna() & db[column].notna()) | (values.notna() & (values % 1 != 0))
+    if bad.any():
+        row = bad.idxmax()
+        raise EcgclError(f"{path}: {column} {db[column][row]!r} of ecg_id {row} is not a whole number")
+    return values.astype("Int64")
+
+
+def load_database(root: Path, min_likelihood: float = 0.0) -> pd.DataFrame:
+    """One row per labelled record, indexed by ecg_id: patient_id, labels, scp_codes (JSON), strat_fold, age, sex.
+
+    A table that breaks PTB-XL's format (a non-numeric ecg_id, patient_id or strat_fold, a duplicate ecg_id,
+    a malformed scp_codes cell) is a whole-input error naming the file and the row.
+    """
+    path = root / DATABASE_FILE
+    try:
+        db = pd.read_csv(path, dtype=str, keep_default_na=True)
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise EcgclError(f"{path} is unreadable as a PTB-XL database: {error}") from None
+    missing = [c for c in ("ecg_id", "patient_id", "scp_codes") if c not in db.columns]
+    if missing:
+        raise EcgclError(f"{path} is not a PTB-XL database: no column(s) {', '.join(missing)}")
+    db.index = _integers(db, "ecg_id", path)
+    if db.index.isna().any():
+        raise EcgclError(f"{path}: a row has no ecg_id")
+    duplicated = db.index[db.index.duplicated()]
+    if len(duplicated):
+        raise EcgclError(f"{path}: ecg_id {duplicated[0]} appears more than once")
+    patients = _integers(db.set_index(db.index), "patient_id", path)
+    codes = [parse_scp_codes(text, where=f"{path}, ecg_id {i}") for i, text in zip(db.index, db["scp_codes"])]
     statements = load_statements(root)
     table = pd.DataFrame(index=db.index.astype(int))
-    table["patient_id"] = [str(int(p)) if pd.notna(p) else f"record:{i}" for i, p in zip(db.index, db["patient_id"])]
+    table["patient_id"] = [str(p) if pd.notna(p) else f"record:{i}" for i, p in zip(db.index, patients)]
     table["labels"] = [";".join(superclasses(c, statements, min_likelihood)) for c in codes]
     table["scp_codes"] = [json.dumps(c, sort_keys=True) for c in codes]
-    table["strat_fold"] = db["strat_fold"].astype("Int64").values if "strat_fold" in db else pd.NA
-    table["age"] = db["age"].values if "age" in db else pd.NA
-    table["sex"] = db["sex"].map({0: "M", 1: "F"}).values if "sex" in db else pd.NA
+    table["strat_fold"] = _integers(db, "strat_fold", path).values if "strat_fold" in db else pd.NA
+    table["age"] = pd.to_numeric(db["age"], errors="coerce").values if "age" in db else pd.NA
+    table["sex"] = pd.to_numeric(db["sex"], errors="coerce").map({0: "M", 1: "F"}).values if "sex" in db else pd.NA
     return table
 
 

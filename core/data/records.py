@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import os
+import stat
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -57,6 +61,37 @@ class BadRecord(Exception):
         self.detail = detail
 
 
+def check_rate(fs: Any) -> float:
+    """A record's sampling rate as a positive finite float; BadRecord (corrupt header) for 0, NaN, negative, text."""
+    try:
+        rate = float(fs)
+    except (TypeError, ValueError):
+        raise BadRecord(CORRUPT_HEADER, f"sampling rate {fs!r} is not a number") from None
+    if not (math.isfinite(rate) and rate > 0):
+        raise BadRecord(CORRUPT_HEADER, f"sampling rate {rate:g} Hz is not a positive number")
+    return rate
+
+
+def confined_file(folder: str | os.PathLike, name: str) -> Path:
+    """The signal file `name` a header names, which must be a plain file name inside the header's own folder.
+
+    A name with a folder part (`../../secret.bin`, `/etc/passwd`, `sub/x.dat`) is refused, so a header can never
+    make ingest read bytes from elsewhere; so is anything but a regular file (a FIFO would block forever).
+    """
+    if not name or name in (".", "..") or "/" in name or "\\" in name or Path(name).is_absolute():
+        raise BadRecord(CORRUPT_HEADER, f"signal file name {name!r} leaves the record's folder")
+    path = Path(folder) / name
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise BadRecord(MISSING_SIGNAL, f"{name} is missing") from None
+    except OSError as error:
+        raise BadRecord(UNREADABLE, f"{name}: {error.strerror or error}") from None
+    if not stat.S_ISREG(mode):
+        raise BadRecord(UNREADABLE, f"{name} is not a regular file")
+    return path
+
+
 @dataclass
 class Skip:
     """A skipped record as listed in the manifest."""
@@ -91,13 +126,34 @@ class Reader(Protocol):
 
 
 def load_records(reader: Reader, refs: list[RecordRef]) -> list[RawRecord | BadRecord]:
-    """Each ref's record, or the BadRecord it raised; through the reader's `load_many` when it has one."""
+    """Each ref's record, or the BadRecord it raised; through the reader's `load_many` when it has one.
+
+    Any exception a reader raises on a record's bytes (a library's own error, a MemoryError) is that record's
+    BadRecord (unreadable), never the end of the ingest; so is a sampling rate that is not a positive number.
+    """
     if hasattr(reader, "load_many"):
-        return reader.load_many(refs)
-    loaded: list[RawRecord | BadRecord] = []
-    for ref in refs:
         try:
-            loaded.append(reader.load(ref))
-        except BadRecord as bad:
-            loaded.append(bad)
-    return loaded
+            loaded = reader.load_many(refs)
+        except Exception:  # noqa: BLE001  (a run that fails as a whole is retried record by record)
+            loaded = [_load_one(reader, ref) for ref in refs]
+        return [_checked(r) for r in loaded]
+    return [_load_one(reader, ref) for ref in refs]
+
+
+def _load_one(reader: Reader, ref: RecordRef) -> RawRecord | BadRecord:
+    try:
+        return _checked(reader.load(ref))
+    except BadRecord as bad:
+        return bad
+    except Exception as error:  # noqa: BLE001  (one bad record must never stop an archive)
+        return BadRecord(UNREADABLE, f"{type(error).__name__}: {error}")
+
+
+def _checked(record: RawRecord | BadRecord) -> RawRecord | BadRecord:
+    if isinstance(record, BadRecord):
+        return record
+    try:
+        record.fs = check_rate(record.fs)
+    except BadRecord as bad:
+        return bad
+    return record

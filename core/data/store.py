@@ -7,7 +7,9 @@ Layout of a store folder:
 - `manifest.json` source, options, fs, length, leads, counts, skipped records with reasons, content hash.
 
 A store is written to a hidden temporary folder beside its destination and renamed into place at the end,
-so an interrupted write never leaves a half store. Rows are appended in order; with `ingest --windows` a row is
+so an interrupted write never leaves a half store; it is named `.OUT.tmp-PID-*` after the writing process, and
+a later ingest removes those of processes that died. The lock `.OUT.lock` beside OUT keeps a second writer out
+while one writes. Rows are appended in order; with `ingest --windows` a row is
 one window of a record (`record_id`, `window`, `window_start` say which), otherwise one record.
 """
 
@@ -16,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass
 from functools import cached_property
@@ -59,19 +63,39 @@ class StoreWriter:
     """
 
     def __init__(self, out: str | os.PathLike, leads: int, samples: int, *, overwrite: bool = False):
+        from ecgcl.locks import hold_lock
+
         self.out = Path(out)
-        if self.out.exists() or self.out.is_symlink():
-            if not overwrite:
-                raise EcgclError(f"output {self.out} already exists (choose another path or pass --overwrite)")
-            check_replaceable(self.out)
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
-        self.overwrite = overwrite
-        self.row_shape = (int(leads), int(samples))
-        self.rows = 0
-        self.header_size = len(npy_header((_RESERVED_ROWS, *self.row_shape)))
-        self.handle = open(self.tmp / SIGNALS_FILE, "wb")
-        self.handle.write(npy_header((_RESERVED_ROWS, *self.row_shape)))
+        self.tmp: Path | None = None
+        self.handle = None
+        self.stale: list[Path] = []
+        lock = self.out.parent / f".{self.out.name}.lock"
+        self._lock = hold_lock(lock, what=f"store {self.out}", notify=lambda _: self.stale.append(lock))
+        try:
+            _make_parent(self.out)
+            self._lock.__enter__()
+        except BaseException:
+            self._lock = None
+            raise
+        try:
+            if self.out.exists() or self.out.is_symlink():
+                if not overwrite:
+                    raise EcgclError(f"output {self.out} already exists (choose another path or pass --overwrite)")
+                check_replaceable(self.out)
+            self.stale += remove_stale_temporaries(self.out.parent)
+            self.tmp = _private_folder(self.out, "tmp")
+            self.overwrite = overwrite
+            self.row_shape = (int(leads), int(samples))
+            self.rows = 0
+            self.header_size = len(npy_header((_RESERVED_ROWS, *self.row_shape)))
+            self.handle = open(self.tmp / SIGNALS_FILE, "wb")
+            self.handle.write(npy_header((_RESERVED_ROWS, *self.row_shape)))
+        except OSError as error:
+            self.abort()
+            raise EcgclError(f"cannot write the store {self.out}: {error.strerror or error}") from None
+        except BaseException:
+            self.abort()
+            raise
 
     def append(self, block: np.ndarray) -> None:
         """Write `block` (rows, leads, samples) after the rows written so far."""
@@ -79,7 +103,10 @@ class StoreWriter:
         if block.ndim != 3 or block.shape[1:] != self.row_shape:
             raise ValueError(f"rows of shape {block.shape[1:]} appended to a store of rows {self.row_shape}")
         if block.size:
-            self.handle.write(memoryview(block.reshape(-1)).cast("B"))
+            try:
+                self.handle.write(memoryview(block.reshape(-1)).cast("B"))
+            except OSError as error:  # a full disk, a quota
+                raise EcgclError(f"cannot write the store {self.out}: {error.strerror or error}") from None
         self.rows += block.shape[0]
 
     def finish(self, metadata: pd.DataFrame, manifest: dict[str, Any]) -> Path:
@@ -96,29 +123,99 @@ class StoreWriter:
         manifest = {"format_version": FORMAT_VERSION, **manifest, "records": len(metadata)}
         manifest["hash"] = content_hash(self.tmp)
         (self.tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
+        (self.tmp / OWNER_FILE).unlink(missing_ok=True)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(self.tmp, 0o777 & ~umask)  # mkdtemp makes it private; a store is shared like any folder
         if self.out.exists() or self.out.is_symlink():  # only reachable with overwrite=True
             check_replaceable(self.out)  # again: it may have changed while records were read
-            retired = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-", dir=self.out.parent))
+            retired = _private_folder(self.out, "old")
             os.replace(self.out, retired / "store")
             os.replace(self.tmp, self.out)
             shutil.rmtree(retired, ignore_errors=True)
         else:
             os.replace(self.tmp, self.out)
+        self._release()
         return self.out
 
     def abort(self) -> None:
-        self.handle.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.handle is not None:
+            self.handle.close()
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            lock, self._lock = self._lock, None
+            lock.__exit__(None, None, None)
 
     def __enter__(self) -> StoreWriter:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        if self.tmp.exists():  # not finished: an error or an interrupt
+        if self.tmp is not None and self.tmp.exists():  # not finished: an error or an interrupt
             self.abort()
+        self._release()
+
+
+OWNER_FILE = ".owner.json"
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d+)-[^/]+$")
+_STORE_FILES = {SIGNALS_FILE, METADATA_FILE, MANIFEST_FILE, OWNER_FILE, "store"}
+
+
+def _make_parent(out: Path) -> None:
+    """Create OUT's parent folders; one clear line when that is impossible (a file on the path, no permission)."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise EcgclError(f"output {out} cannot be created: a part of its path is a file") from None
+    except OSError as error:
+        raise EcgclError(f"output {out} cannot be created: {error.strerror or error}") from None
+    if not out.parent.is_dir():
+        raise EcgclError(f"output {out} cannot be created: {out.parent} is not a folder")
+
+
+def _private_folder(out: Path, kind: str) -> Path:
+    """A hidden folder `.OUT.<kind>-PID-*` beside OUT, recording its owner so a later ingest can tell it is stale."""
+    from ecgcl.locks import process_start_time
+
+    folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.{kind}-{os.getpid()}-", dir=out.parent))
+    (folder / OWNER_FILE).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                                 "start_time": process_start_time(os.getpid())}))
+    return folder
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the `.NAME.tmp-PID-*` / `.NAME.old-PID-*` folders in `folder` whose writer is no longer running.
+
+    Only folders holding nothing but store files are touched, and only those of this host's processes.
+    """
+    from ecgcl.locks import process_alive
+
+    removed = []
+    for path in folder.iterdir() if folder.is_dir() else ():
+        match = _TEMPORARY.match(path.name)
+        if not match or path.is_symlink() or not path.is_dir():
+            continue
+        try:
+            owner = json.loads((path / OWNER_FILE).read_text())
+            if not isinstance(owner, dict):
+                continue
+        except FileNotFoundError:
+            owner = {}
+        except (OSError, ValueError):
+            continue
+        pid = int(match["pid"])
+        if owner.get("host", socket.gethostname()) != socket.gethostname() or owner.get("pid", pid) != pid:
+            continue
+        if process_alive(pid, owner.get("start_time")):
+            continue
+        if not {p.name for p in path.iterdir()} <= _STORE_FILES:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 def is_store(path: str | os.PathLike) -> bool:
