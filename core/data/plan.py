@@ -113,7 +113,7 @@ def make_plan(reader: Reader, refs: Sequence[RecordRef], *, fs: float | None, le
     for option, value, unit in (("--fs", fs, "Hz"), ("--length", length, "s"), ("--window-stride", window_stride, "s"),
                                 ("--max-amplitude", max_amplitude, "mV")):
         if value is not None and not (math.isfinite(value) and value > 0):
-            raise EcgclError(f"{option} must be a positive number of {unit}, got {value:g}")
+            raise EcgclError(f"{option} must be positive, got {value:g} {unit}")
     if (windows or window_stride is not None) and length is None:
         raise EcgclError("--windows/--window-stride need --length, the window length in seconds")
     fs, length, chosen = infer_rate_and_length(reader, refs, fs, length)
