@@ -27,7 +27,7 @@ import click
                                           "skipping them; valid_samples records the real length.")
 @click.option("--max-amplitude", type=float, metavar="MV",
               help="Skip records whose median lead peak-to-peak exceeds MV millivolts (those above 20 mV are "
-                   "always flagged in the manifest).")
+                   "flagged in the manifest either way).")
 @click.option("--strict", is_flag=True, help="Stop at the first bad record instead of skipping it.")
 @click.option("--workers", type=click.IntRange(min=1), help="Parallel workers (default: CPU count, at most 8).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it already exists.")
@@ -95,6 +95,8 @@ def print_summary(result) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from ecgcl.data.plan import AMPLITUDE_FLAG_MV
+
     manifest = result.manifest
     counts = manifest["counts"]
     table = Table(title=Text(f"Store {result.path}"), show_header=False)
@@ -108,7 +110,7 @@ def print_summary(result) -> None:
     flagged = manifest["flagged"]["implausible_amplitude"]
     if flagged["count"]:
         example = flagged["records"][0]
-        table.add_row("flagged amplitude", Text(f"{flagged['count']} record(s) above 20 mV median peak-to-peak, "
+        table.add_row("flagged amplitude", Text(f"{flagged['count']} record(s) above {AMPLITUDE_FLAG_MV:g} mV median peak-to-peak, "
                                                 f"e.g. {example['record_id']} ({example['amplitude_mv']:g} mV): "
                                                 "check the units (--max-amplitude skips them)", style="yellow"))
     table.add_row("filter", str(manifest["preprocessing"]["filter"] or "none"))
