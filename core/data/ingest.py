@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections import Counter
+from collections import Counter, deque
 from contextlib import ExitStack, closing
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -181,8 +181,12 @@ def _chunks(n: int, workers: int) -> list[tuple[int, int]]:
 
 
 def _run_chunks(reader: Reader, refs: list[RecordRef], plan: Plan, workers: int) -> Iterator[ChunkResult]:
-    """Chunk results in source order (so `strict` stops at the first bad record), computed by `workers`."""
-    spans = _chunks(len(refs), workers)
+    """Chunk results in source order (so `strict` stops at the first bad record), computed by `workers`.
+
+    At most `2 * workers` chunks are in flight: finished chunks wait in memory until they are written, so
+    submitting every chunk up front would hold most of a large source in memory when writing is the slow side.
+    """
+    spans = iter(_chunks(len(refs), workers))
     if workers <= 1:
         for start, stop in spans:
             yield process_chunk(reader, refs[start:stop], start, plan)
@@ -190,9 +194,13 @@ def _run_chunks(reader: Reader, refs: list[RecordRef], plan: Plan, workers: int)
     pool: Executor = (ProcessPoolExecutor(workers, initializer=_exit_with_parent, initargs=(os.getpid(),))
                       if reader.parallel == "process" else ThreadPoolExecutor(workers))
     try:
-        futures = [pool.submit(process_chunk, reader, refs[start:stop], start, plan) for start, stop in spans]
-        for future in futures:
-            yield future.result()
+        pending: deque = deque()
+        for start, stop in spans:
+            pending.append(pool.submit(process_chunk, reader, refs[start:stop], start, plan))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
