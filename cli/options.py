@@ -19,6 +19,7 @@ from ecgcl.config import RunConfig
 from ecgcl.errors import EcgclError
 
 _TYPES = {"int": int, "float": float, "str": str, "str | None": str}
+GRID_AXES = tuple(f.name for f in fields(RunConfig) if f.type == "str | list[str]")  # repeatable: `run` makes a grid
 
 
 def _merge_with_file(ctx: click.Context, param: click.Parameter, value: tuple) -> dict[str, Any]:
@@ -27,6 +28,12 @@ def _merge_with_file(ctx: click.Context, param: click.Parameter, value: tuple) -
     if ctx.get_parameter_source(param.name) == ParameterSource.COMMANDLINE and param.name in (ctx.default_map or {}):
         pairs = {**dict(ctx.default_map[param.name]), **pairs}
     return pairs
+
+
+def _grid_axis(ctx: click.Context, param: click.Parameter, value: tuple) -> str | list[str] | None:
+    """A repeatable option that is a grid axis (`--aug`, `--encoder`): one value as text, several as a list."""
+    values = list(value or ())
+    return None if not values else values[0] if len(values) == 1 else values
 
 
 def _config_option(f) -> tuple[list[str], dict[str, Any]]:
@@ -38,6 +45,8 @@ def _config_option(f) -> tuple[list[str], dict[str, Any]]:
     if f.type.startswith("dict"):
         kwargs.update(type=KeyValue(), multiple=True, default=tuple(default.items()), callback=_merge_with_file,
                       show_default=False)
+    elif f.type == "str | list[str]":  # a grid axis: repeat the option for several values
+        kwargs.update(type=str, multiple=True, default=(default,), callback=_grid_axis)
     elif f.type.startswith("list"):  # shown and typed as on the command line: comma-separated
         kwargs.update(type=CommaList(), default=",".join(map(str, default)))
     elif meta.get("choices"):
@@ -87,6 +96,8 @@ class ConfigCommand(click.Command):
                 for name, value in ctx.default_map.items():
                     if isinstance(value, dict):  # option dicts are repeatable KEY=VALUE options on the command line
                         ctx.default_map[name] = tuple(value.items())
+                    elif isinstance(value, str) and name in GRID_AXES:  # one grid value: a one-item repeat
+                        ctx.default_map[name] = (value,)
         return super().parse_args(ctx, args)
 
     @staticmethod

@@ -16,6 +16,7 @@ import click
 from ecgcl.cli.launch import launcher_options, refuse_multiprocess, relaunch_with_torchrun
 from ecgcl.cli.options import ConfigCommand, config_options, given_options, resume_options
 from ecgcl.errors import EcgclError
+from ecgcl.protocol import SPLIT_PARTS
 
 
 def _speed_options(func):
@@ -70,6 +71,7 @@ def run_command(resume: bool, overwrite: bool, config_file: str | None, **params
     Example: ecgcl run --aug permute+noise --encoder cnn_attn_lstm --data STORE --repeats 5
     """
     from ecgcl.engine.options import training_options
+    from ecgcl.protocol.grid import grid_tables, run_grid
     from ecgcl.protocol.results import summary_tables
     from ecgcl.protocol.runner import run_protocol
 
@@ -78,8 +80,16 @@ def run_command(resume: bool, overwrite: bool, config_file: str | None, **params
     config = _config(params)
     console = _console()
     with _progress(console) as reporter, training_options(options):
-        result = run_protocol(config, reporter=reporter, overwrite=overwrite)
-    for table in summary_tables(result.summary, result.rows):
+        run = run_grid if config.is_grid else run_protocol
+        result = run(config, reporter=reporter, overwrite=overwrite)
+    if config.is_grid:
+        for table in grid_tables(result.rows):
+            console.print(table)
+        console.print(result.split_note, markup=False, highlight=False)
+        console.print(f"Grid in {result.out}/ (grid.csv, grid.json, grid.png; each cell's full results under "
+                      "cells/<aug>__<encoder>/)", markup=False, highlight=False)
+        return
+    for table in summary_tables(result.summary, result.rows, result.split_note):
         console.print(table)
     console.print("FT = fine-tuned end to end, LP = linear probe on the frozen encoder; "
                   "supervised = random init trained end to end.")
@@ -113,6 +123,7 @@ def pretrain_command(ctx, resume: bool, overwrite: bool, config_file: str | None
     timer = StepTimer(skip=1)  # the first step pays for warm-up (and torch.compile)
     options = _train_options(params, sync_batchnorm=not no_sync_bn, timer=timer)
     config = _config(params)
+    config.require_single("pretrain")
     if config.pretrain_epochs < 1:
         raise EcgclError("--pretrain-epochs must be at least 1 for `ecgcl pretrain`")
     console = _console()
@@ -149,6 +160,7 @@ def finetune_command(ctx, resume: bool, overwrite: bool, config_file: str | None
     refuse_multiprocess("finetune")
     options = _train_options(params)
     config = _config(params)
+    config.require_single("finetune")
     console = _console()
     with _progress(console) as reporter:
         result = finetune_once(config, checkpoint=checkpoint, given=given_options(ctx), mode=mode,
@@ -163,7 +175,7 @@ def finetune_command(ctx, resume: bool, overwrite: bool, config_file: str | None
 @click.option("--data", required=True, help="Store folder to evaluate on (its labelled records).")
 @click.option("--split-file", type=click.Path(dir_okay=False),
               help="A split.json from a run: evaluate only the records of --part.")
-@click.option("--part", type=click.Choice(["train", "validation", "test"]), default="test", show_default=True)
+@click.option("--part", type=click.Choice(list(SPLIT_PARTS)), default="test", show_default=True)
 @config_options("evaluate")
 @click.option("--all-records", is_flag=True,
               help="Every labelled record, even on the training store (default there: the checkpoint's test records).")
@@ -176,13 +188,9 @@ def evaluate_command(checkpoint: str, data: str, split_file: str | None, part: s
     another store: every record labelled for the checkpoint's task.
     """
     from ecgcl.engine.evaluate import evaluate_checkpoint
+    from ecgcl.protocol.splits import read_split_file
 
-    record_ids = None
-    if split_file:
-        try:
-            record_ids = json.loads(Path(split_file).read_text())[part]
-        except (OSError, ValueError, KeyError) as error:
-            raise EcgclError(f"--split-file {split_file}: cannot read part {part!r} ({error})") from error
+    record_ids = read_split_file(split_file, part) if split_file else None
     result = evaluate_checkpoint(checkpoint, data, device=device, batch_size=batch_size, record_ids=record_ids,
                                  all_records=all_records)
     if as_json:
@@ -193,4 +201,33 @@ def evaluate_command(checkpoint: str, data: str, split_file: str | None, part: s
     print_metrics(_console(), result, f"{Path(checkpoint).name} on {data}")
 
 
-COMMANDS = (pretrain_command, finetune_command, evaluate_command, run_command)
+@click.command("embed")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--data", required=True, help="Store folder whose records are embedded.")
+@click.option("--out", "out_file", required=True, type=click.Path(),
+              help="FILE.npy (embeddings; record ids in FILE.ids.csv) or FILE.parquet (ids, metadata, emb_0 ...).")
+@click.option("--split-file", type=click.Path(dir_okay=False),
+              help="A split.json from a run: embed only the records of --part.")
+@click.option("--part", type=click.Choice(list(SPLIT_PARTS)), default="test", show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 or mps.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def embed_command(checkpoint: str, data: str, out_file: str, split_file: str | None, part: str, device: str,
+                  batch_size: int, overwrite: bool) -> None:
+    """Embeddings of every record of a store (or of a split part) from the encoder in CHECKPOINT.
+
+    CHECKPOINT: pretrain.pt / pretrain.last.pt, or a fine-tuned *.best.pt (its encoder). The store must have the
+    leads, length and sampling rate the checkpoint was trained on.
+    """
+    from ecgcl.engine.embeddings import embed_checkpoint
+    from ecgcl.protocol.splits import read_split_file
+
+    record_ids = read_split_file(split_file, part) if split_file else None
+    result = embed_checkpoint(checkpoint, data, out_file, record_ids=record_ids, device=device, batch_size=batch_size,
+                              overwrite=overwrite, record_source=f"--split-file {split_file} (part {part})")
+    where = f"{result['out']} + {result['ids']}" if result["ids"] else result["out"]
+    _console().print(f"{result['records']} embeddings of size {result['embed_dim']} -> {where}", markup=False,
+                     highlight=False)
+
+
+COMMANDS = (pretrain_command, finetune_command, evaluate_command, run_command, embed_command)

@@ -39,17 +39,20 @@ class RunConfig:
     """Everything `ecgcl run` needs; the defaults are small so the embedded sample runs in minutes on 2 cores.
 
     Component options (`encoder_args`, `loss_args`) hold only what the user set: each component's own
-    signature gives its defaults.
+    signature gives its defaults. `aug` and `encoder` may each hold several values (a list): `ecgcl run` then
+    runs a grid of cells, one per combination (see `ecgcl.protocol.grid`).
     """
 
     data: str | None = option(None, "Store folder; without it, the small PTB-XL sample shipped with ecgcl.")
     task: str = option("normal_vs_abnormal", "Downstream task with options, e.g. has:AF, has:AF,vs=NSR, "
                               "labels:min=20, column:rhythm, superclasses (ecgcl list-plugins --kind task).")
-    encoder: str = option("cnn", "Registered encoder: cnn, cnn_lstm, cnn_attn_lstm, cnn_transformer ...")
+    encoder: str | list[str] = option("cnn", "Registered encoder: cnn, cnn_lstm, cnn_attn_lstm, cnn_transformer ... "
+                                             "(`run`: repeat the option for a grid).")
     encoder_args: dict[str, Any] = option(factory=dict, flag="--encoder-arg",
                                           help="Encoder option, repeatable (e.g. --encoder-arg width=32).")
     embed_dim: int = option(64, "Encoder output size.")
-    aug: str = option("permute+noise", "Augmentations for the two views, e.g. permute+noise or clocs:strategy=cmsc.")
+    aug: str | list[str] = option("permute+noise", "Augmentations for the two views, e.g. permute+noise or "
+                                                   "clocs:strategy=cmsc (`run`: repeat the option for a grid).")
     loss: str = option("ntxent", "Contrastive loss: ntxent or clocs_patient.")
     loss_args: dict[str, Any] = option(factory=dict, flag="--loss-arg", help="Loss option (temperature=0.1).")
     projection_dim: int = option(64, "Projection head output size.")
@@ -62,8 +65,12 @@ class RunConfig:
     weight_decay: float = option(1e-5, "AdamW weight decay.")
     dropout: float = option(0.0, "Dropout before the classifier's linear layer.")
     seed: int = option(0, "Base seed; repeat k uses seed + k.")
-    val_fraction: float = option(0.15, "Fraction of labelled patients for validation.")
-    test_fraction: float = option(0.15, "Fraction of labelled patients for test.")
+    split: str = option("random", "random (patient-level draws per repeat), ptbxl-folds (official strat_fold 1-8 "
+                                  "train, 9 validation, 10 test) or column:NAME (fold numbers in a store column).")
+    val_fraction: float = option(0.15, "Fraction of labelled patients for validation (--split random).")
+    test_fraction: float = option(0.15, "Fraction of labelled patients for test (--split random).")
+    val_folds: list[int] = option(factory=list, help="Comma-separated validation folds (ptbxl-folds: 9; column:NAME).")
+    test_folds: list[int] = option(factory=list, help="Comma-separated test folds (ptbxl-folds: 10; column:NAME).")
     device: str = option("auto", "auto, cpu, cuda, cuda:1 or mps.", commands=(*TRAINING, "evaluate"))
     out: str = option("results", "Results folder.")
     repeats: int = option(3, "Number of repeated patient-level splits (K).", commands=("run",))
@@ -101,8 +108,29 @@ class RunConfig:
                 raise EcgclError(f"{option_name(name)} lists a value twice: {values}")
         if not self.label_fractions or any(not 0 < f <= 1 for f in self.label_fractions):
             raise EcgclError(f"--label-fraction values must be in (0, 1], got {self.label_fractions}")
+        for name in ("aug", "encoder"):
+            values = grid_values(getattr(self, name))
+            if not values or any(not isinstance(v, str) or not v.strip() for v in values):
+                raise EcgclError(f"{option_name(name)} needs at least one non-empty value, got {getattr(self, name)!r}")
+            twice = sorted({v for v in values if values.count(v) > 1})
+            if twice:
+                raise EcgclError(f"{option_name(name)} lists {', '.join(map(repr, twice))} twice; each grid value once")
+        from ecgcl.protocol.strategies import parse_split
+
+        parse_split(self.split, self.val_folds, self.test_folds)
         if self.pretrain_epochs == 0 and any(m.startswith("pretrained") for m in self.methods):
             raise EcgclError("--pretrain-epochs 0 leaves nothing to fine-tune; use --methods random_linear,supervised")
+
+    @property
+    def is_grid(self) -> bool:
+        """Several --aug or --encoder values: `ecgcl run` runs one cell per combination."""
+        return len(grid_values(self.aug)) > 1 or len(grid_values(self.encoder)) > 1
+
+    def require_single(self, command: str) -> None:
+        """Refuse a grid where only one configuration makes sense (`ecgcl pretrain`, `ecgcl finetune`)."""
+        if self.is_grid:
+            raise EcgclError(f"`ecgcl {command}` takes one --aug and one --encoder; several values (a grid) are "
+                             "for `ecgcl run`")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -113,6 +141,11 @@ class RunConfig:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
         return path
+
+
+def grid_values(value: str | list[str]) -> list[str]:
+    """A grid axis (`aug`, `encoder`) as a list: one string is a one-value axis."""
+    return [value] if isinstance(value, str) else list(value)
 
 
 FIELD_NAMES = tuple(f.name for f in fields(RunConfig))
@@ -203,6 +236,14 @@ def _coerce(name: str, value: Any, annotation: str) -> Any:
             if not isinstance(value, str):
                 raise ValueError
             return value
+        if annotation == "str | list[str]":
+            if isinstance(value, str):
+                return value
+            items = [str(v) if isinstance(v, (str, int, float)) and not isinstance(v, bool) else _fail() for v in value]
+            return items[0] if len(items) == 1 else items
+        if annotation == "list[int]":
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return [_whole(v) for v in items if str(v).strip()]
         if annotation == "str | None":
             return None if value in (None, "") else str(value)
         if annotation.startswith("dict"):
@@ -218,6 +259,20 @@ def _coerce(name: str, value: Any, annotation: str) -> Any:
     except (TypeError, ValueError):
         raise EcgclError(f"{option}: cannot use {value!r} (expected {annotation})") from None
     return value
+
+
+def _fail():
+    raise ValueError
+
+
+def _whole(value: Any) -> int:
+    """An integer from an int, a whole float or a string of one (fold numbers)."""
+    if isinstance(value, bool):
+        raise ValueError
+    number = float(str(value).strip()) if isinstance(value, str) else float(value)
+    if not number.is_integer():
+        raise ValueError
+    return int(number)
 
 
 def parse_key_values(pairs: tuple[str, ...] | list[str], option: str) -> dict[str, Any]:

@@ -50,6 +50,14 @@ def test_cli_run_end_to_end_writes_the_results_folder(tiny_store, tmp_path):
     assert rows["auroc"].between(0, 1).all()
     summary = json.loads((out / "summary.json").read_text())
     assert {(s["label_fraction"], s["repeats"]) for s in summary} == {(0.5, 2), (1.0, 2)}
+    # thresholds chosen on validation are saved with the metrics and in the best checkpoint
+    saved = json.loads((out / "metrics.json").read_text())
+    assert all(0 <= r["threshold"] <= 1 and 0 <= r["f_max"] <= 1 for r in saved)
+    # paired differences: each method against supervised, pretrained LP against random-init LP
+    pairs = {(s["method"], s["baseline"]) for s in summary if s["baseline"]}
+    assert pairs == {("pretrained_finetune", "supervised"), ("pretrained_linear", "supervised"),
+                     ("random_linear", "supervised"), ("pretrained_linear", "random_linear")}
+    assert "Paired differences" in result.output and "p" in pd.read_csv(out / "summary.csv").filter(like="_p").columns[0]
     config = json.loads((out / "config.json").read_text())
     assert config["repeats"] == 2 and config["encoder_args"] == {"width": 4, "depth": 1}
     # pretraining never saw a validation or test patient
@@ -70,6 +78,7 @@ def test_cli_run_end_to_end_writes_the_results_folder(tiny_store, tmp_path):
     row = next(r for r in json.loads((out / "metrics.json").read_text())
                if r["repeat"] == 0 and r["label_fraction"] == 1.0 and r["method"] == "pretrained_finetune")
     assert payload["auroc"] == pytest.approx(row["auroc"]) and payload["records"] == row["test_records"]
+    assert payload["threshold"] == pytest.approx(row["threshold"]) and payload["f1"] == pytest.approx(row["f1"])
 
 
 def test_same_config_and_seed_give_the_same_metrics(tiny_store, tmp_path):

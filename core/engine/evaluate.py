@@ -11,16 +11,23 @@ import numpy as np
 from ecgcl.errors import EcgclError
 
 
-def load_classifier(checkpoint: dict[str, Any], registry, *, source: str):
-    """Rebuild the `Classifier` a classifier checkpoint describes and load its weights."""
-    from ecgcl.engine.model import Classifier, build_encoder
+def encoder_from_meta(meta: dict[str, Any], registry, *, source: str):
+    """A fresh encoder built as a checkpoint's `meta` describes (name, arguments, leads, window, input)."""
+    from ecgcl.engine.model import build_encoder
 
-    meta = checkpoint["meta"]
     if ("encoder", meta["encoder"]) not in registry:
         raise EcgclError(f"{source} needs encoder {meta['encoder']!r}, which no installed plugin provides")
-    encoder = build_encoder(registry, meta["encoder"], in_leads=meta["num_leads"], window=meta["window"],
-                            representation=meta["representation"], embed_dim=meta["embed_dim"],
-                            encoder_args=meta["encoder_args"])
+    return build_encoder(registry, meta["encoder"], in_leads=meta["num_leads"], window=meta["window"],
+                         representation=meta["representation"], embed_dim=meta["embed_dim"],
+                         encoder_args=meta["encoder_args"])
+
+
+def load_classifier(checkpoint: dict[str, Any], registry, *, source: str):
+    """Rebuild the `Classifier` a classifier checkpoint describes and load its weights."""
+    from ecgcl.engine.model import Classifier
+
+    meta = checkpoint["meta"]
+    encoder = encoder_from_meta(meta, registry, source=source)
     model = Classifier(encoder, meta["num_outputs"], window=meta["window"], representation=meta["representation"],
                        dropout=meta.get("dropout", 0.0), softmax=meta.get("target_kind") == "multiclass")
     model.load_state_dict(checkpoint["model"])
@@ -34,7 +41,8 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathL
 
     On the store it was trained on, the default is the checkpoint's own test records, so training and
     validation records never inflate the numbers; `all_records=True` takes every labelled record instead.
-    Refuses a store whose leads, length or sampling rate differ from the training data's.
+    Refuses a store whose leads, length or sampling rate differ from the training data's. Accuracy, precision,
+    recall and F1 use the threshold chosen on the training run's validation records (0.5 for older checkpoints).
     """
     from ecgcl.data.store import open_store
     from ecgcl.data.tasks import task_targets
@@ -68,10 +76,12 @@ def evaluate_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathL
         if len(rows) == 0:
             raise EcgclError(f"none of the {len(wanted)} requested records is a labelled record of store {store.path}")
     model = load_classifier(checkpoint, registry, source=source)
+    threshold = meta.get("threshold", 0.5)  # chosen on the training run's validation records
     probs = predict(model, store, rows, batch_size=batch_size, device=select_device(device))
     return {"checkpoint": str(checkpoint_path), "store": str(store.path), "task": meta["task"],
             "records": int(len(rows)), "records_used": records_used,
             "same_data_as_training": store.hash == meta["manifest_hash"],
             "same_filter_as_training": same_preprocessing(meta, store),
-            **classification_metrics(targets.y[rows], probs),
-            "per_class": per_class_metrics(targets.y[rows], probs, targets.class_names)}
+            "threshold": threshold,
+            **classification_metrics(targets.y[rows], probs, threshold),
+            "per_class": per_class_metrics(targets.y[rows], probs, targets.class_names, threshold)}

@@ -1,4 +1,5 @@
-"""Classification metrics (scikit-learn) and the 95% confidence interval over repeats (Student's t)."""
+"""Classification metrics (scikit-learn), thresholds chosen on validation, F-max, and the 95% confidence
+interval over repeats (Student's t)."""
 
 from __future__ import annotations
 
@@ -7,21 +8,24 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats
-from sklearn.metrics import (accuracy_score, average_precision_score, f1_score, precision_score, recall_score,
-                             roc_auc_score)
+from sklearn.metrics import (accuracy_score, average_precision_score, f1_score, precision_recall_curve,
+                             precision_score, recall_score, roc_auc_score)
 
-METRIC_NAMES = ("accuracy", "precision", "recall", "f1", "auroc", "pr_auc")
+METRIC_NAMES = ("accuracy", "precision", "recall", "f1", "auroc", "pr_auc", "f_max")
+
+Threshold = float | Sequence[float] | np.ndarray | None  # one, one per class (multi-label), None (multi-class)
 
 
-def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """Accuracy, precision, recall, F1, AUROC and PR-AUC (average precision) of one task's predictions.
+def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, threshold: Threshold = 0.5) -> dict[str, float]:
+    """Accuracy, precision, recall, F1, AUROC, PR-AUC (average precision) and F-max of one task's predictions.
 
     - binary: `y_true` (N,) 0/1 and `probabilities` (N,); the threshold gives the predicted class;
     - multi-class: `y_true` (N,) class indices and `probabilities` (N, C) (softmax); the prediction is the
       most probable class; precision/recall/F1 are macro averages and AUROC/PR-AUC macro one-vs-rest;
     - multi-label: `y_true` and `probabilities` (N, C); macro averages over classes, accuracy is the mean
-      per-class accuracy at the threshold.
+      per-class accuracy at the threshold (one number, or one per class: see `best_f1_thresholds`).
     AUROC and PR-AUC average the classes where they are defined (a class with positives and negatives).
+    F-max does not depend on the threshold (see `f_max`).
     """
     y_true = np.asarray(y_true)
     probabilities = np.asarray(probabilities, dtype=np.float64)
@@ -33,7 +37,8 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, thresh
                   for name, metric in (("precision", precision_score), ("recall", recall_score), ("f1", f1_score))}
         accuracy = float(accuracy_score(y_int, predicted))
     else:
-        predicted = (probabilities >= threshold).astype(np.int64)
+        cut = np.asarray(0.5 if threshold is None else threshold, dtype=np.float64)
+        predicted = (probabilities >= cut).astype(np.int64)
         average = "binary" if y_true.ndim == 1 else "macro"
         accuracy = float(accuracy_score(y_int, predicted)) if y_true.ndim == 1 else float((y_int == predicted).mean())
         scores = {name: float(metric(y_int, predicted, average=average, zero_division=0))
@@ -41,7 +46,63 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, thresh
     indicator, score_matrix = one_vs_rest(y_int, probabilities)
     return {"accuracy": accuracy, **scores,
             "auroc": _macro(roc_auc_score, indicator, score_matrix),
-            "pr_auc": _macro(average_precision_score, indicator, score_matrix)}
+            "pr_auc": _macro(average_precision_score, indicator, score_matrix),
+            "f_max": f_max(y_int, probabilities)}
+
+
+def _best_f1(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """(threshold, F1) where `scores >= threshold` gives the highest F1; (0.5, NaN) with no positive record."""
+    if not y_true.any():
+        return 0.5, float("nan")
+    precision, recall, thresholds = precision_recall_curve(y_true, scores)
+    precision, recall = precision[:-1], recall[:-1]  # the last point (recall 0) has no threshold
+    denominator = precision + recall
+    f1 = np.divide(2 * precision * recall, denominator, out=np.zeros_like(denominator), where=denominator > 0)
+    best = int(np.argmax(f1))  # ties: the lowest threshold (thresholds ascend)
+    return float(thresholds[best]), float(f1[best])
+
+
+def best_f1_thresholds(y_true: np.ndarray, probabilities: np.ndarray) -> float | list[float] | None:
+    """The threshold maximising F1 on (validation) data: one number for binary targets, one per class for
+    multi-label ones, None for multi-class ones (predicted as the most probable class). It is a score seen in
+    the data, applied as `probability >= threshold`."""
+    y_true, probabilities = np.asarray(y_true).astype(np.int64), np.asarray(probabilities, dtype=np.float64)
+    if y_true.ndim == 1 and probabilities.ndim == 2:
+        return None
+    if y_true.ndim == 1:
+        return _best_f1(y_true, probabilities)[0]
+    return [_best_f1(y_true[:, c], probabilities[:, c])[0] for c in range(y_true.shape[1])]
+
+
+def f_max(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    """The best F1 over all thresholds on the data itself (no validation involved).
+
+    Binary: the maximum of F1 over the precision-recall curve. Multi-label (and multi-class, one-vs-rest): the
+    sample-centred F-max of CAFA (Radivojac et al., Nature Methods 2013), as in the PTB-XL benchmark
+    (Strodthoff et al., IEEE JBHI 2021): for each threshold on a 0.01 grid, precision is averaged over records
+    with at least one predicted class and recall over records with at least one true class, and F-max is the
+    best harmonic mean of the two.
+    """
+    y_true, probabilities = np.asarray(y_true).astype(np.int64), np.asarray(probabilities, dtype=np.float64)
+    if y_true.ndim == 1 and probabilities.ndim == 1:
+        return _best_f1(y_true, probabilities)[1]
+    y_true, probabilities = one_vs_rest(y_true, probabilities)
+    positives = y_true.sum(axis=1)
+    annotated = positives > 0
+    best = float("nan")
+    if not annotated.any():
+        return best
+    for threshold in np.linspace(0, 1, 101):
+        predicted = probabilities >= threshold
+        hits, called = (predicted & (y_true == 1)).sum(axis=1), predicted.sum(axis=1)
+        if not called.any():
+            continue
+        precision = float((hits[called > 0] / called[called > 0]).mean())
+        recall = float((hits[annotated] / positives[annotated]).mean())
+        if precision + recall > 0:
+            f1 = 2 * precision * recall / (precision + recall)
+            best = f1 if math.isnan(best) else max(best, f1)
+    return best
 
 
 def one_vs_rest(y_true: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -56,14 +117,15 @@ def one_vs_rest(y_true: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarr
 
 
 def per_class_metrics(y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str],
-                      threshold: float = 0.5) -> dict[str, dict[str, float]]:
+                      threshold: Threshold = 0.5) -> dict[str, dict[str, float]]:
     """For each class: test records with it (`positives`), precision, recall, F1 (one vs rest), AUROC, PR-AUC.
 
     Binary tasks report both classes (the negative class scored by 1 - p); multi-class predictions are the
-    most probable class; multi-label ones use the threshold.
+    most probable class; multi-label ones use the threshold (one, or one per class).
     """
     y_int = np.asarray(y_true).astype(np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
+    threshold = np.asarray(0.5 if threshold is None else threshold, dtype=np.float64)
     if y_int.ndim == 1 and probabilities.ndim == 1:  # binary: negative and positive class
         indicator = np.stack([1 - y_int, y_int], axis=1)
         scores = np.stack([1 - probabilities, probabilities], axis=1)

@@ -1,4 +1,5 @@
-"""The results folder: per-repeat metrics (JSON, CSV), the summary with 95% CIs, a rich table and PNG plots."""
+"""The results folder: per-repeat metrics (JSON, CSV), the summary with 95% CIs and paired differences, rich
+tables and PNG plots."""
 
 from __future__ import annotations
 
@@ -21,20 +22,36 @@ METHOD_LABELS = {
 
 
 def summarise(rows: Sequence[dict[str, Any]], confidence: float = 0.95) -> list[dict[str, Any]]:
-    """One row per (label fraction, method): n repeats and mean / CI bounds of every metric."""
+    """One row per (label fraction, method): n repeats and mean / CI bounds of every metric (`baseline` None),
+    then one row per paired comparison (`baseline` set; see `ecgcl.protocol.paired`)."""
+    from ecgcl.protocol.paired import paired_comparisons
+
     frame = pd.DataFrame(list(rows))
     summary = []
     for (fraction, method), group in frame.groupby(["label_fraction", "method"], sort=False):
-        row: dict[str, Any] = {"label_fraction": float(fraction), "method": method,
+        row: dict[str, Any] = {"label_fraction": float(fraction), "method": method, "baseline": None,
                                "repeats": int(group["repeat"].nunique()) if "repeat" in group else int(len(group))}
         for metric in METRIC_NAMES:
+            if metric not in group:  # a unit saved by an older version
+                continue
             values = group[metric].astype(float)
             mean, low, high = mean_ci(values.tolist(), confidence)
             row.update({f"{metric}_mean": mean, f"{metric}_ci_low": low, f"{metric}_ci_high": high,
                         f"{metric}_n": int(values.notna().sum())})  # repeats behind the CI (NaN ones dropped)
         summary.append(row)
     order = {m: i for i, m in enumerate(METHOD_LABELS)}
-    return sorted(summary, key=lambda r: (r["label_fraction"], order.get(r["method"], 99), r["method"]))
+    summary = sorted(summary, key=lambda r: (r["label_fraction"], order.get(r["method"], 99), r["method"]))
+    return summary + paired_comparisons(rows, confidence)
+
+
+def method_rows(summary: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The per-method rows of a summary (without the paired comparisons)."""
+    return [r for r in summary if r.get("baseline") is None]
+
+
+def paired_rows(summary: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The paired-comparison rows of a summary."""
+    return [r for r in summary if r.get("baseline") is not None]
 
 
 def _clean(value: Any) -> Any:
@@ -64,13 +81,31 @@ def write_tables(out: Path, rows: Sequence[dict[str, Any]], summary: Sequence[di
     pd.DataFrame(list(summary)).to_csv(out / "summary.csv", index=False)
 
 
-def _interval(row: dict[str, Any], metric: str) -> str:
-    mean, low, high = row[f"{metric}_mean"], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]
+def _interval(row: dict[str, Any], metric: str, sign: str = "") -> str:
+    mean, low, high = (row.get(f"{metric}_{k}") for k in ("mean", "ci_low", "ci_high"))
     if mean is None or math.isnan(mean):
         return "-"
     if low is None or math.isnan(low):
-        return f"{mean:.3f}"
-    return f"{mean:.3f} ± {(high - low) / 2:.3f}"
+        return f"{mean:{sign}.3f}"
+    return f"{mean:{sign}.3f} ± {(high - low) / 2:.3f}"
+
+
+def _paired_cell(row: dict[str, Any], metric: str):
+    """`+0.034 ± 0.020 *` over `p 0.012`, green/red where the interval excludes 0 (a rich Text, never markup)."""
+    from rich.text import Text
+
+    from ecgcl.protocol.paired import excludes_zero
+
+    text = _interval(row, metric, "+")
+    p = row.get(f"{metric}_p")
+    if text == "-":
+        return Text(text)
+    significant = excludes_zero(row, metric)
+    style = ("green" if row[f"{metric}_mean"] > 0 else "red") if significant else ""
+    cell = Text(text + (" *" if significant else ""), style=style)
+    if p is not None and not math.isnan(p):
+        cell.append(f"\np {p:.3g}", style="dim")
+    return cell
 
 
 SHORT_LABELS = {"pretrained_finetune": "pretrained FT", "pretrained_linear": "pretrained LP",
@@ -126,28 +161,45 @@ def _number(value: Any) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
 
-def summary_tables(summary: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]] = ()) -> list:
-    """One rich Table per label fraction: a row per metric, a column per method, cells `mean ± CI half-width`.
+def summary_tables(summary: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]] = (),
+                   split_note: str | None = None) -> list:
+    """Per label fraction, two rich Tables: test metrics (a column per method, cells `mean ± CI half-width`) and
+    paired differences (a column per comparison, cells `difference ± CI half-width *` and the p-value, `*`
+    where the 95% interval excludes 0).
 
-    The caption gives each repeat's test records and positives per class (from `rows`) and warns about classes
-    with fewer than 10 test positives. (FT = fine-tuned end to end, LP = linear probe on the frozen encoder;
-    rich is imported lazily.)
+    The first caption says how the repeats were split (`split_note`), gives each repeat's test records and
+    positives per class (from `rows`) and warns about classes with fewer than 10 test positives.
+    (FT = fine-tuned end to end, LP = linear probe on the frozen encoder; rich is imported lazily.)
     """
     from rich.table import Table
     from rich.text import Text
 
-    caption = counts_caption(rows)
+    caption = "\n".join(part for part in (split_note, counts_caption(rows)) if part)
     tables = []
-    for fraction in sorted({r["label_fraction"] for r in summary}):
-        rows = [r for r in summary if r["label_fraction"] == fraction]
+    methods, paired = method_rows(summary), paired_rows(summary)
+    for fraction in sorted({r["label_fraction"] for r in methods}):
+        rows = [r for r in methods if r["label_fraction"] == fraction]
         n = max(r["repeats"] for r in rows)
         table = Table(title=f"Test metrics, label fraction {fraction:g}, {n} repeats: mean ± 95% CI half-width",
                       title_justify="left", caption=Text(caption) if caption else None, caption_justify="left")
-        table.add_column("metric")
+        table.add_column("metric", no_wrap=True)
         for r in rows:
             table.add_column(SHORT_LABELS.get(r["method"], r["method"]), justify="right", no_wrap=True)
         for metric in METRIC_NAMES:
             table.add_row(metric, *(_interval(r, metric) for r in rows))
+        tables.append(table)
+        pairs = [r for r in paired if r["label_fraction"] == fraction]
+        if not pairs:
+            continue
+        table = Table(title=f"Paired differences, label fraction {fraction:g} (same test patients per repeat): "
+                            "mean ± 95% t half-width, paired t-test p",
+                      caption="* the 95% interval excludes 0", caption_justify="left", title_justify="left")
+        table.add_column("metric", no_wrap=True)
+        for r in pairs:
+            table.add_column(f"{SHORT_LABELS.get(r['method'], r['method'])}\n− {SHORT_LABELS.get(r['baseline'], r['baseline'])}",
+                             justify="right", no_wrap=True)
+        for metric in METRIC_NAMES:
+            table.add_row(metric, *(_paired_cell(r, metric) for r in pairs))
         tables.append(table)
     return tables
 
@@ -184,15 +236,18 @@ def plot_loss_curves(path: Path, pretrain_histories: dict[int, list[dict[str, An
 
 
 def plot_label_efficiency(path: Path, summary: Sequence[dict[str, Any]], metric: str = "auroc") -> Path:
-    """Test `metric` (mean and 95% CI over repeats) against the label fraction, one line per method."""
+    """Left: test `metric` (mean and 95% CI over repeats) against the label fraction, one line per method.
+    Right: the paired differences (method − baseline, mean and 95% t interval) against the label fraction."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fractions = sorted({r["label_fraction"] for r in summary})
+    fig, (ax, right) = plt.subplots(1, 2, figsize=(12, 4))
+    methods = method_rows(summary)
     for i, method in enumerate(METHOD_LABELS):
-        points = sorted((r for r in summary if r["method"] == method), key=lambda r: r["label_fraction"])
+        points = sorted((r for r in methods if r["method"] == method), key=lambda r: r["label_fraction"])
         if not points:
             continue
         x = [r["label_fraction"] for r in points]
@@ -201,12 +256,29 @@ def plot_label_efficiency(path: Path, summary: Sequence[dict[str, Any]], metric:
         high = [r[f"{metric}_ci_high"] if not math.isnan(r[f"{metric}_ci_high"]) else r[f"{metric}_mean"] for r in points]
         ax.plot(x, mean, marker="o", color=f"C{i}", label=METHOD_LABELS[method])
         ax.fill_between(x, [max(v, 0.0) for v in low], [min(v, 1.0) for v in high], color=f"C{i}", alpha=0.15)
-    ax.set_xscale("log")
-    fractions = sorted({r["label_fraction"] for r in summary})
-    ax.set_xticks(fractions, [f"{f:g}" for f in fractions])
-    ax.minorticks_off()
     ax.set(title="Label efficiency (test, mean; band: 95% CI clipped to [0, 1])", xlabel="fraction of training labels", ylabel=metric.upper())
     ax.legend(fontsize=8)
+    pairs = paired_rows(summary)
+    for i, (method, baseline) in enumerate(sorted({(r["method"], r["baseline"]) for r in pairs},
+                                                  key=lambda mb: list(METHOD_LABELS).index(mb[0]) if mb[0] in METHOD_LABELS else 99)):
+        points = sorted((r for r in pairs if (r["method"], r["baseline"]) == (method, baseline)),
+                        key=lambda r: r["label_fraction"])
+        x = [r["label_fraction"] for r in points]
+        mean = [r[f"{metric}_mean"] for r in points]
+        low = [r[f"{metric}_ci_low"] if not math.isnan(r[f"{metric}_ci_low"]) else r[f"{metric}_mean"] for r in points]
+        high = [r[f"{metric}_ci_high"] if not math.isnan(r[f"{metric}_ci_high"]) else r[f"{metric}_mean"] for r in points]
+        label = f"{SHORT_LABELS.get(method, method)} − {SHORT_LABELS.get(baseline, baseline)}"
+        right.plot(x, mean, marker="o", color=f"C{i}", label=label, linestyle="-" if baseline == "supervised" else "--")
+        right.fill_between(x, low, high, color=f"C{i}", alpha=0.15)
+    right.axhline(0.0, color="black", linewidth=0.8)
+    right.set(title="Paired differences (test, mean; band: 95% t interval)", xlabel="fraction of training labels",
+              ylabel=f"{metric.upper()} difference")
+    if pairs:
+        right.legend(fontsize=8)
+    for axis in (ax, right):
+        axis.set_xscale("log")
+        axis.set_xticks(fractions, [f"{f:g}" for f in fractions])
+        axis.minorticks_off()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

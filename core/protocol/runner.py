@@ -91,8 +91,9 @@ def resumable_settings(config: RunConfig) -> dict[str, Any]:
             if k not in ("out", "device", "repeats", "label_fractions", "methods", "data")}
 
 
-def check_results_folder(out: Path, config: RunConfig) -> None:
-    """Refuse to reuse a results folder whose saved run used other settings (before anything is written)."""
+def check_results_folder(out: Path, config: RunConfig, ignore: tuple[str, ...] = ()) -> None:
+    """Refuse to reuse a results folder whose saved run used other settings (before anything is written);
+    settings named in `ignore` may differ."""
     import json
 
     saved_path = out / "config.json"
@@ -103,7 +104,7 @@ def check_results_folder(out: Path, config: RunConfig) -> None:
         saved_settings = resumable_settings(RunConfig(**saved))
     except (ValueError, TypeError, EcgclError):
         raise EcgclError(f"{saved_path} is not a readable ecgcl config; use another --out or pass --overwrite") from None
-    differ = sorted(k for k, v in resumable_settings(config).items() if saved_settings.get(k) != v)
+    differ = sorted(k for k, v in resumable_settings(config).items() if saved_settings.get(k) != v and k not in ignore)
     if differ:
         raise EcgclError(f"results folder {out} holds a run with other settings ({', '.join(differ)}); use another "
                          "--out, --resume to continue it, or --overwrite to start again")
@@ -133,6 +134,8 @@ def prepare(config: RunConfig, *, registry=None, reporter: Reporter | None = Non
     from ecgcl.engine.device import select_device
     from ecgcl.engine.inputs import represented_length
 
+    if config.is_grid:
+        raise EcgclError("one experiment takes one --aug and one --encoder; `ecgcl run` splits a grid into cells")
     if registry is None:
         from ecgcl.manager import get_registry
 
@@ -202,14 +205,19 @@ def run_pretraining(exp: Experiment, rows: np.ndarray, folder: Path, seed: int, 
     return encoder, history
 
 
+def draw_repeat_split(exp: Experiment, repeat: int):
+    """The split of one repeat under the config's `--split` strategy (seed = config.seed + repeat)."""
+    from ecgcl.protocol.strategies import draw_split, parse_split
+
+    c = exp.config
+    return draw_split(parse_split(c.split, c.val_folds, c.test_folds), exp.store, exp.targets, repeat=repeat,
+                      seed=c.seed + repeat, val_fraction=c.val_fraction, test_fraction=c.test_fraction)
+
+
 def finetune_split(exp: Experiment):
     """The patient split of `ecgcl finetune` (repeat 0 of the config's seed); `ecgcl pretrain` holds out its
     validation and test patients."""
-    from ecgcl.protocol.splits import split_patients
-
-    c = exp.config
-    return split_patients(exp.store.patient_codes, exp.targets.stratify_key(), exp.targets.labelled, repeat=0,
-                          seed=c.seed, val_fraction=c.val_fraction, test_fraction=c.test_fraction)
+    return draw_repeat_split(exp, 0)
 
 
 def check_pretraining_excludes(meta: dict[str, Any], store, split, *, source: str) -> str | None:
@@ -226,7 +234,8 @@ def check_pretraining_excludes(meta: dict[str, Any], store, split, *, source: st
     if len(seen):
         raise EcgclError(
             f"{source} was pretrained on records of {len(seen)} of this split's validation/test patients; pretrain "
-            "with the same --task, --seed, --val-fraction and --test-fraction (and without --all-records)")
+            "with the same --task, --seed, --split, --val-fraction/--test-fraction or --val-folds/--test-folds "
+            "(and without --all-records)")
     return None
 
 
@@ -250,7 +259,8 @@ def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, 
     from ecgcl.engine.device import derive_seed
     from ecgcl.engine.loops import predict, train_classifier
     from ecgcl.engine.model import Classifier
-    from ecgcl.protocol.metrics import classification_metrics, per_class_metrics
+    from ecgcl.engine.checkpoint import save_checkpoint
+    from ecgcl.protocol.metrics import best_f1_thresholds, classification_metrics, per_class_metrics
 
     c = exp.config
     encoder = exp.new_encoder(derive_seed(seed, "init"))
@@ -276,12 +286,18 @@ def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, 
                            weight_decay=c.weight_decay, seed=derive_seed(seed, method), device=exp.device,
                            last_path=stem.with_suffix(".last.pt"), best_path=stem.with_suffix(".best.pt"),
                            meta=meta, fingerprint=exp.fingerprint(stage="classifier", **unit), on_epoch_end=report)
+    threshold = best_f1_thresholds(exp.targets.y[val_rows], predict(model, exp.store, val_rows,
+                                                                    batch_size=c.batch_size, device=exp.device))
+    save_checkpoint(stem.with_suffix(".best.pt"), {  # the best epoch again, now with its validation threshold
+        "kind": "classifier", "meta": {**meta, "threshold": threshold}, "epoch": fit["best_epoch"],
+        "val_auroc": fit["best_val_auroc"], "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}})
     probs = predict(model, exp.store, test_rows, batch_size=c.batch_size, device=exp.device)
     y_test = exp.targets.y[test_rows]
-    metrics = classification_metrics(y_test, probs)
+    metrics = classification_metrics(y_test, probs, threshold)
     return {**unit, "train_records": int(len(train_rows)), "val_records": int(len(val_rows)),
-            "test_records": int(len(test_rows)), **metrics,
-            "per_class": per_class_metrics(y_test, probs, exp.targets.class_names), "best_epoch": fit["best_epoch"],
+            "test_records": int(len(test_rows)), **metrics, "threshold": threshold,
+            "per_class": per_class_metrics(y_test, probs, exp.targets.class_names, threshold),
+            "best_epoch": fit["best_epoch"],
             "best_val_auroc": fit["best_val_auroc"], "checkpoint": str(stem.with_suffix(".best.pt")),
             "history": fit["history"]}
 
@@ -293,6 +309,7 @@ class ProtocolResult:
     rows: list[dict[str, Any]]
     summary: list[dict[str, Any]]
     out: Path
+    split_note: str = ""
 
 
 def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None = None, overwrite: bool = False,
@@ -303,10 +320,11 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
     from ecgcl.engine.checkpoint import load_checkpoint
     from ecgcl.engine.device import seed_everything
     from ecgcl.protocol.results import plot_label_efficiency, plot_loss_curves, summarise, write_json, write_tables
-    from ecgcl.protocol.splits import (check_both_classes, label_fraction_subset, pretraining_pool,
-                                       split_patients)
+    from ecgcl.protocol.splits import check_both_classes, label_fraction_subset, pretraining_pool
+    from ecgcl.protocol.strategies import parse_split
 
     exp = prepare(config, registry=registry, reporter=reporter)
+    strategy = parse_split(config.split, config.val_folds, config.test_folds)
     out = Path(config.out)
     if overwrite and (out / "repeats").exists():
         shutil.rmtree(out / "repeats")
@@ -322,15 +340,15 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
     for repeat in range(config.repeats):
         seed = config.seed + repeat
         seed_everything(seed)
-        split = split_patients(codes, key, targets.labelled, repeat=repeat, seed=seed,
-                               val_fraction=config.val_fraction, test_fraction=config.test_fraction)
+        split = draw_repeat_split(exp, repeat)
         check_both_classes(targets.y, split.parts(), repeat=repeat + 1, task=config.task,
                            class_names=targets.class_names)
         pool = pretraining_pool(codes, split)
         folder = out / "repeats" / f"repeat_{repeat + 1}"
         folder.mkdir(parents=True, exist_ok=True)
         ids = store.metadata["record_id"].astype(str).to_numpy()
-        write_json(folder / "split.json", {"seed": seed, **{p: ids[r].tolist() for p, r in split.parts().items()},
+        write_json(folder / "split.json", {"seed": seed, "strategy": config.split, "description": strategy.describe(),
+                                           **{p: ids[r].tolist() for p, r in split.parts().items()},
                                            "pretraining_pool": ids[pool].tolist()})
         encoder_state = None
         if needs_pretraining:
@@ -371,7 +389,7 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
     write_tables(out, rows, summary)
     plot_loss_curves(out / "loss_curves.png", pretrain_histories, rows)
     plot_label_efficiency(out / "label_efficiency.png", summary)
-    return ProtocolResult(rows, summary, out)
+    return ProtocolResult(rows, summary, out, strategy.describe())
 
 
 def _fingerprint_of(path: Path) -> dict | None:

@@ -8,7 +8,7 @@ every record whose patient is in neither validation nor test of that repeat, lab
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -25,6 +25,8 @@ class PatientSplit:
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
+    heldout: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # more rows kept from pretraining
+
 
     def parts(self) -> dict[str, np.ndarray]:
         return {"train": self.train, "validation": self.val, "test": self.test}
@@ -73,8 +75,9 @@ def split_patients(patient_codes: np.ndarray, strat_key: np.ndarray, labelled: n
 
 
 def pretraining_pool(patient_codes: np.ndarray, split: PatientSplit) -> np.ndarray:
-    """Every record (labelled or not) whose patient is in neither the validation nor the test part."""
-    held_out = np.union1d(patient_codes[split.val], patient_codes[split.test])
+    """Every record (labelled or not) whose patient is in neither the validation nor the test part (nor has a
+    record among `split.heldout`, e.g. an unlabelled record of a validation or test fold)."""
+    held_out = np.unique(patient_codes[np.concatenate([split.val, split.test, split.heldout])])
     return np.flatnonzero(~np.isin(patient_codes, held_out))
 
 
@@ -121,3 +124,17 @@ def check_both_classes(y: np.ndarray, parts: dict[str, np.ndarray], *, repeat: i
                 f"repeat {repeat}: in the {part} split of task {task!r}, every class is all positive or all "
                 f"negative ({len(rows)} records); use a store with more labelled patients"
             )
+
+
+def read_split_file(path: str, part: str) -> list[str]:
+    """The record ids of `part` in a run's `split.json` (`ecgcl evaluate/embed --split-file`)."""
+    import json
+    from pathlib import Path
+
+    try:
+        ids = json.loads(Path(path).read_text())[part]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise EcgclError(f"--split-file {path}: cannot read part {part!r} ({type(error).__name__}: {error})") from None
+    if not isinstance(ids, list):
+        raise EcgclError(f"--split-file {path}: part {part!r} is not a list of record ids")
+    return [str(i) for i in ids]

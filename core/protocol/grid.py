@@ -1,0 +1,222 @@
+"""Grids: several --aug and --encoder values in one `ecgcl run`, one protocol run (a cell) per combination.
+
+Each cell is a normal results folder under `OUT/cells/<aug>__<encoder>/` and resumes on its own; cells run
+one after another. Every cell uses the same seeds, so repeat k of every cell has the same split (random
+strategy) or the same folds: cells are compared pairwise per repeat. `OUT/grid.csv` holds one row per cell,
+label fraction and method with the test metrics (mean and 95% CI) and the paired difference in AUROC against
+the best cell of that fraction and method; `OUT/grid.png` is a heatmap of test AUROC per augmentation x encoder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ecgcl.config import RunConfig, grid_values
+from ecgcl.errors import EcgclError
+
+GRID_METRIC = "auroc"  # cells are ranked and drawn by test AUROC
+
+
+def cell_name(aug: str, encoder: str) -> str:
+    """`<aug>__<encoder>` as a portable folder name (characters other than letters, digits, `+`, `-`, `.`,
+    `=` and `,` become `_`; `:` becomes `-`)."""
+    return re.sub(r"[^A-Za-z0-9+\-.=,_]", "_", f"{aug}__{encoder}".replace(":", "-"))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One combination of the grid and its own config (with `out` = its folder)."""
+
+    aug: str
+    encoder: str
+    config: RunConfig
+
+    @property
+    def name(self) -> str:
+        return Path(self.config.out).name
+
+
+def grid_cells(config: RunConfig) -> list[Cell]:
+    """Every (augmentation, encoder) combination, augmentations outermost, as single-valued configs."""
+    cells, seen = [], {}
+    for aug in grid_values(config.aug):
+        for encoder in grid_values(config.encoder):
+            name = cell_name(aug, encoder)
+            if name in seen:
+                raise EcgclError(f"--aug/--encoder values {seen[name]} and {(aug, encoder)} give the same cell "
+                                 f"folder {name!r}; make them differ in letters or digits")
+            seen[name] = (aug, encoder)
+            out = str(Path(config.out) / "cells" / name)
+            cells.append(Cell(aug, encoder, dataclasses.replace(config, aug=aug, encoder=encoder, out=out)))
+    return cells
+
+
+@dataclass
+class GridResult:
+    """Every cell's protocol result, the grid rows (grid.csv) and the results folder."""
+
+    cells: list[tuple[Cell, Any]]
+    rows: list[dict[str, Any]]
+    out: Path
+    split_note: str = ""
+
+
+def check_grid_folder(out: Path, config: RunConfig) -> None:
+    """Refuse a results folder saved with other settings; the axes may grow (each cell checks its own)."""
+    from ecgcl.protocol.runner import check_results_folder
+
+    check_results_folder(out, dataclasses.replace(config, aug=grid_values(config.aug)[0],
+                                                  encoder=grid_values(config.encoder)[0]), ignore=("aug", "encoder"))
+
+
+def run_grid(config: RunConfig, *, registry=None, reporter=None, overwrite: bool = False,
+             on_epoch_end: Callable[[str, int, int, dict], None] | None = None) -> GridResult:
+    """Check every cell, then run them one after another and write grid.json / grid.csv / grid.png."""
+    from ecgcl.protocol.results import write_json
+    from ecgcl.protocol.runner import Reporter, prepare, run_protocol
+
+    reporter = reporter or Reporter()
+    out = Path(config.out)
+    cells = grid_cells(config)
+    for cell in cells:  # every name and option checked before hours of training
+        prepare(cell.config, registry=registry, reporter=reporter)
+    if not overwrite:
+        check_grid_folder(out, config)
+    out.mkdir(parents=True, exist_ok=True)
+    config.save(out)
+    results = []
+    for number, cell in enumerate(cells, start=1):
+        reporter.message(f"cell {number}/{len(cells)}: --aug {cell.aug} --encoder {cell.encoder} -> {cell.config.out}")
+        results.append((cell, run_protocol(cell.config, registry=registry, reporter=reporter, overwrite=overwrite,
+                                           on_epoch_end=on_epoch_end)))
+    rows = grid_rows(results)
+    write_json(out / "grid.json", rows)
+    _write_csv(out / "grid.csv", rows)
+    plot_grid(out / "grid.png", rows, grid_values(config.aug), grid_values(config.encoder))
+    return GridResult(results, rows, out, results[0][1].split_note if results else "")
+
+
+def grid_rows(results: list[tuple[Cell, Any]]) -> list[dict[str, Any]]:
+    """One row per cell, label fraction and method: its summary (mean / CI of every metric) and the paired AUROC
+    difference against the best cell (highest mean AUROC) of the same fraction and method."""
+    from ecgcl.protocol.paired import paired_difference
+    from ecgcl.protocol.results import method_rows
+
+    rows = []
+    for cell, result in results:
+        for summary in method_rows(result.summary):
+            rows.append({"aug": cell.aug, "encoder": cell.encoder, "cell": cell.name,
+                         **{k: v for k, v in summary.items() if k != "baseline"}})
+    per_repeat = {(cell.name, r["label_fraction"], r["method"], r["repeat"]): r[GRID_METRIC]
+                  for cell, result in results for r in result.rows}
+    for row in rows:
+        peers = [r for r in rows if (r["label_fraction"], r["method"]) == (row["label_fraction"], row["method"])
+                 and not math.isnan(r[f"{GRID_METRIC}_mean"])]
+        best = max(peers, key=lambda r: r[f"{GRID_METRIC}_mean"], default=None)
+        row["best"] = best is not None and best["cell"] == row["cell"]
+        row["best_cell"] = best["cell"] if best else None
+        if best is None:
+            continue
+        repeats = sorted(k[3] for k in per_repeat if k[:3] == (row["cell"], row["label_fraction"], row["method"])
+                         and (best["cell"], *k[1:]) in per_repeat)
+        diff = paired_difference([per_repeat[row["cell"], row["label_fraction"], row["method"], k] for k in repeats],
+                                 [per_repeat[best["cell"], row["label_fraction"], row["method"], k] for k in repeats])
+        row.update({f"{GRID_METRIC}_vs_best_{k}": v for k, v in diff.items()})
+    return rows
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    import pandas as pd
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    pd.DataFrame(rows).to_csv(tmp, index=False)
+    tmp.replace(path)
+
+
+def plot_grid(path: Path, rows: list[dict[str, Any]], augs: list[str], encoders: list[str]) -> Path:
+    """Heatmaps of test AUROC (mean, ± 95% CI half-width in each cell, the best framed), one per method, at the
+    largest label fraction."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    from ecgcl.protocol.results import SHORT_LABELS
+
+    largest = max(r["label_fraction"] for r in rows)
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    fig, axes = plt.subplots(1, len(methods), figsize=(1.6 + 2.2 * len(encoders) * len(methods), 1.4 + 0.8 * len(augs)),
+                             squeeze=False)
+    for ax, method in zip(axes[0], methods):
+        grid = np.full((len(augs), len(encoders)), np.nan)
+        for r in rows:
+            if r["method"] == method and r["label_fraction"] == largest:
+                i, j = augs.index(r["aug"]), encoders.index(r["encoder"])
+                grid[i, j] = r[f"{GRID_METRIC}_mean"]
+                low, high = r[f"{GRID_METRIC}_ci_low"], r[f"{GRID_METRIC}_ci_high"]
+                half = "" if low is None or math.isnan(low) else f"\n± {(high - low) / 2:.3f}"
+                ax.text(j, i, f"{grid[i, j]:.3f}{half}", ha="center", va="center", fontsize=8)
+                if r["best"]:
+                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, linewidth=2.5, edgecolor="black"))
+        image = ax.imshow(grid, cmap="viridis", vmin=np.nanmin(grid) if np.isfinite(grid).any() else 0,
+                          vmax=np.nanmax(grid) if np.isfinite(grid).any() else 1, alpha=0.75, aspect="auto")
+        ax.set_xticks(range(len(encoders)), encoders, rotation=20, fontsize=8)
+        ax.set_yticks(range(len(augs)), augs, fontsize=8)
+        ax.set_title(f"{SHORT_LABELS.get(method, method)}: test {GRID_METRIC.upper()}", fontsize=9)
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.suptitle(f"Grid, label fraction {largest:g}: mean ± 95% CI over repeats (framed: best cell)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def grid_tables(rows: list[dict[str, Any]]) -> list:
+    """Per method, at the largest label fraction: a rich Table with a row per augmentation and a column per
+    encoder; cells `AUROC mean ± CI half-width` and the paired difference against the best cell (`*` where its
+    95% interval excludes 0)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from ecgcl.protocol.paired import excludes_zero
+    from ecgcl.protocol.results import SHORT_LABELS, _interval
+
+    largest = max(r["label_fraction"] for r in rows)
+    augs = list(dict.fromkeys(r["aug"] for r in rows))
+    encoders = list(dict.fromkeys(r["encoder"] for r in rows))
+    tables = []
+    for method in dict.fromkeys(r["method"] for r in rows):
+        at = {(r["aug"], r["encoder"]): r for r in rows if r["method"] == method and r["label_fraction"] == largest}
+        table = Table(title=f"Grid, {SHORT_LABELS.get(method, method)}, label fraction {largest:g}: test AUROC mean ± "
+                            "95% CI; below, paired difference vs the best cell (best)",
+                      caption="* the paired 95% interval excludes 0", caption_justify="left", title_justify="left")
+        table.add_column("aug \\ encoder", overflow="fold")
+        for encoder in encoders:
+            table.add_column(Text(encoder), justify="right", no_wrap=True)
+        for aug in augs:
+            cells = []
+            for encoder in encoders:
+                r = at.get((aug, encoder))
+                if r is None:
+                    cells.append(Text("-"))
+                    continue
+                cell = Text(_interval(r, GRID_METRIC), style="bold" if r["best"] else "")
+                if r["best"]:
+                    cell.append("\nbest")
+                elif r.get(f"{GRID_METRIC}_vs_best_n"):
+                    diff = {k: r.get(f"{GRID_METRIC}_vs_best_{k}") for k in ("mean", "ci_low", "ci_high")}
+                    significant = excludes_zero({f"d_{k}": v for k, v in diff.items()}, "d")
+                    cell.append("\n" + _interval({f"d_{k}": v for k, v in diff.items()}, "d", "+")
+                                + (" *" if significant else ""), style="red" if significant else "dim")
+                cells.append(cell)
+            table.add_row(Text(aug), *cells)
+        tables.append(table)
+    return tables
