@@ -64,7 +64,11 @@ class GridResult:
     cells: list[tuple[Cell, Any]]
     rows: list[dict[str, Any]]
     out: Path
-    split_note: str = ""
+
+    @property
+    def split_note(self) -> str:
+        """How the repeats were split (the same in every cell)."""
+        return self.cells[0][1].split_note if self.cells else ""
 
 
 def check_grid_folder(out: Path, config: RunConfig) -> None:
@@ -99,7 +103,7 @@ def run_grid(config: RunConfig, *, registry=None, reporter=None, overwrite: bool
     write_json(out / "grid.json", rows)
     _write_csv(out / "grid.csv", rows)
     plot_grid(out / "grid.png", rows, grid_values(config.aug), grid_values(config.encoder))
-    return GridResult(results, rows, out, results[0][1].split_note if results else "")
+    return GridResult(results, rows, out)
 
 
 def grid_rows(results: list[tuple[Cell, Any]]) -> list[dict[str, Any]]:
