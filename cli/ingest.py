@@ -6,6 +6,8 @@ from contextlib import contextmanager
 
 import click
 
+from ecgcl.cli.label_options import label_options, print_annotations, read_labels_option
+
 
 @click.command("ingest")
 @click.argument("source", type=click.Path(path_type=str))
@@ -36,30 +38,34 @@ import click
               help="PTB-XL: records100 (lr) or records500 (hr); default hr when --fs > 100, else lr.")
 @click.option("--min-likelihood", type=float, default=0.0, show_default=True,
               help="PTB-XL: keep diagnostic statements with at least this likelihood when building labels.")
+@label_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def ingest(source: str, out: str, fs: float | None, length: float | None, leads: str, band: str | None,
            lead_map: str | None, windows: bool, window_stride: float | None, pad: bool, max_amplitude: float | None,
            strict: bool, workers: int | None, overwrite: bool, limit: int | None, ptbxl_resolution: str | None,
-           min_likelihood: float, quiet: bool) -> None:
+           min_likelihood: float, labels: str | None, id_column: str | None, label_columns: str | None,
+           patient_column: str | None, merge_labels: bool, patient_from_name: str | None, quiet: bool) -> None:
     """Ingest records from SOURCE into a store at OUT.
 
     SOURCE: a PTB-XL, CODE-15 (HDF5 + exams.csv), MIMIC-IV-ECG (record_list.csv) or WFDB folder (RECORDS files
     honoured), a record list (RECORDS, .txt), a .hea/.mat record or record stem, a .npy/.npz or .parquet file.
 
     Bad records (missing or truncated signal files, corrupt headers, missing leads, unknown units, NaNs, flat
-    leads, too short) are skipped, counted and listed in OUT/manifest.json.
+    leads, too short) are skipped, counted and listed in OUT/manifest.json. Labels come from WFDB `#Dx:` header
+    lines (SNOMED-CT codes as abbreviations), the PTB-XL database, or a table given with --labels.
     """
     from rich.console import Console
 
     from ecgcl.data.ingest import ingest as run_ingest
 
+    table = read_labels_option(labels, id_column, label_columns, patient_column, merge_labels)
     console = Console(stderr=True)
     with _sigterm_as_interrupt():
         result = run_ingest(source, out, fs=fs, length=length, leads=leads, band=band, pad=pad, strict=strict,
                             workers=workers, overwrite=overwrite, limit=limit, ptbxl_resolution=ptbxl_resolution,
                             min_likelihood=min_likelihood, windows=windows, window_stride=window_stride,
-                            lead_map=lead_map, max_amplitude=max_amplitude,
-                            progress=not quiet and console.is_terminal)
+                            lead_map=lead_map, max_amplitude=max_amplitude, labels=table,
+                            patient_from_name=patient_from_name, progress=not quiet and console.is_terminal)
     print_summary(result)
 
 
@@ -131,6 +137,7 @@ def print_summary(result) -> None:
         console.print("Every skipped record is listed in manifest.json under 'skipped'.")
     for leftover in result.stale:
         console.print(Text(f"Removed {leftover}, left by an ingest that was killed."), soft_wrap=True)
+    print_annotations(console, manifest)
 
 
 def choice_lines(manifest: dict) -> list[tuple[str, str]]:

@@ -51,6 +51,10 @@ from ecgcl.cli.ingest import ingest  # noqa: E402
 
 cli.add_command(ingest)
 
+from ecgcl.cli.relabel import relabel  # noqa: E402
+
+cli.add_command(relabel)
+
 from ecgcl.cli.train import COMMANDS as _TRAIN_COMMANDS  # noqa: E402
 
 for _command in _TRAIN_COMMANDS:

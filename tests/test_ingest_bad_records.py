@@ -115,4 +115,4 @@ def test_mat_backed_challenge_header_is_read(ptbxl_dir, tmp_path):
     store = open_store(result.path)
     np.testing.assert_allclose(store.signals[0], digital.T / 1000.0, atol=1e-6)
     row = store.metadata.iloc[0]
-    assert (row["age"], row["sex"], str(row["dx"])) == (56, "Female", "426783006")
+    assert (row["age"], row["sex"], str(row["dx"]), row["labels"]) == (56, "F", "426783006", "NSR")

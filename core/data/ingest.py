@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecgcl.data.duplicates import HASH_COLUMN, record_hashes
+from ecgcl.data.labels import LabelTable, annotate, compile_pattern
 from ecgcl.data.leads import lead_indices
 from ecgcl.data.plan import AMPLITUDE_FLAG_MV, Plan, make_plan
 from ecgcl.data.preprocess import bandpass, cut_windows, resample, window_starts
@@ -172,7 +174,10 @@ def process_chunk(reader: Reader, refs: Sequence[RecordRef], start: int, plan: P
                            records, skips)
     signals, positions, window, starts, valid = (np.concatenate(column) for column in zip(*parts))
     order = np.lexsort((window, positions))  # groups back into source order
-    return ChunkResult(signals[order], positions[order], window[order], starts[order], valid[order], records, skips)
+    signals, positions = signals[order], positions[order]
+    for position, digest in record_hashes(signals, positions).items():  # finds byte-identical records
+        records[position]["meta"] = {**records[position]["meta"], HASH_COLUMN: digest}
+    return ChunkResult(signals, positions, window[order], starts[order], valid[order], records, skips)
 
 
 def _chunks(n: int, workers: int) -> list[tuple[int, int]]:
@@ -233,11 +238,18 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, *, fs: float | Non
            pad: bool = False, strict: bool = False, workers: int | None = None, overwrite: bool = False,
            limit: int | None = None, ptbxl_resolution: str | None = None, min_likelihood: float = 0.0,
            windows: bool = False, window_stride: float | None = None, lead_map: str | Mapping | None = None,
-           max_amplitude: float | None = None, progress: bool = False) -> IngestResult:
-    """Ingest `source` into a new store at `out`; see the module docstring for the steps."""
+           max_amplitude: float | None = None, labels: LabelTable | None = None,
+           patient_from_name: str | None = None, progress: bool = False) -> IngestResult:
+    """Ingest `source` into a new store at `out`; see the module docstring for the steps.
+
+    `labels` (from `read_label_table`) joins a user's labels/patients table; `patient_from_name` takes patient
+    ids from a regex on the record ids (see `ecgcl.data.labels`).
+    """
     import time
 
     check_apart(source, out)
+    if patient_from_name:
+        compile_pattern(patient_from_name)  # a bad pattern stops before any record is read
     reader = open_source(source, fs=fs, ptbxl_resolution=ptbxl_resolution, min_likelihood=min_likelihood)
     refs = reader.discover()
     if limit is not None:
@@ -280,13 +292,15 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, *, fs: float | Non
             raise EcgclError(f"every record of {reader.describe()} was skipped: "
                              + "; ".join(f"{c} x{k}" for c, k in _count(skipped).items()))
         metadata = _metadata(refs, records, pd.concat(rows, ignore_index=True), plan)
+        metadata, notes = annotate(metadata, labels=labels, patient_from_name=patient_from_name)
         manifest = _manifest(reader, source, plan, chosen, refs, records, skipped, metadata, dict(
             fs=fs, length=length, leads=list(plan.leads), filter=None if plan.band is None else str(plan.band),
             pad=pad, strict=strict, limit=limit, min_likelihood=min_likelihood,
             resolution=getattr(reader, "resolution", None), windows=windows, window_stride=window_stride,
-            lead_map=dict(plan.lead_map), max_amplitude=max_amplitude))
-        path = writer.finish(metadata, manifest)
-    return IngestResult(path, n, len(records), skipped, {**manifest, "hash": _read_hash(path)}, writer.stale)
+            lead_map=dict(plan.lead_map), max_amplitude=max_amplitude, patient_from_name=patient_from_name))
+        path = writer.finish(metadata, {**manifest, **notes})
+    return IngestResult(path, n, len(records), skipped, {**manifest, **notes, "hash": _read_hash(path)},
+                        writer.stale)
 
 
 def _count(skipped: Sequence[Skip]) -> dict[str, int]:

@@ -123,18 +123,7 @@ class StoreWriter:
         manifest = {"format_version": FORMAT_VERSION, **manifest, "records": len(metadata)}
         manifest["hash"] = content_hash(self.tmp)
         (self.tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
-        (self.tmp / OWNER_FILE).unlink(missing_ok=True)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.tmp, 0o777 & ~umask)  # mkdtemp makes it private; a store is shared like any folder
-        if self.out.exists() or self.out.is_symlink():  # only reachable with overwrite=True
-            check_replaceable(self.out)  # again: it may have changed while records were read
-            retired = _private_folder(self.out, "old")
-            os.replace(self.out, retired / "store")
-            os.replace(self.tmp, self.out)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(self.tmp, self.out)
+        move_into_place(self.tmp, self.out)
         self._release()
         return self.out
 
@@ -216,6 +205,23 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
+
+
+def move_into_place(tmp: Path, out: Path) -> Path:
+    """Rename a finished temporary store folder to `out`, replacing the ecgcl store there (if any) by renames."""
+    (tmp / OWNER_FILE).unlink(missing_ok=True)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a store is shared like any folder
+    if out.exists() or out.is_symlink():  # only reachable with overwrite=True, or for `ecgcl relabel`
+        check_replaceable(out)  # again: it may have changed while records were read
+        retired = _private_folder(out, "old")
+        os.replace(out, retired / "store")
+        os.replace(tmp, out)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+    return out
 
 
 def is_store(path: str | os.PathLike) -> bool:
@@ -330,6 +336,13 @@ class ECGStore:
         if "window" not in self.metadata.columns:
             return np.zeros(len(self.metadata), dtype=np.int64)
         return self.metadata["window"].fillna(0).to_numpy(dtype=np.int64)
+
+    @cached_property
+    def group_codes(self) -> np.ndarray:
+        """Split groups 0..G-1: patients, joined where they share a byte-identical record (see `duplicates`)."""
+        from ecgcl.data.duplicates import split_groups
+
+        return split_groups(self.metadata)
 
     @cached_property
     def label_sets(self) -> list[frozenset[str]]:

@@ -19,12 +19,10 @@ import numpy as np
 import wfdb
 
 from ecgcl.data.discovery import record_id, record_stem, wfdb_records
+from ecgcl.data.header_comments import parse_comments
 from ecgcl.data.records import (CORRUPT_HEADER, TRUNCATED_SIGNAL, UNREADABLE, BadRecord, RawRecord, RecordRef,
                                 check_rate, confined_file)
 from ecgcl.errors import EcgclError
-
-_COMMENT_KEYS = {"age": "age", "sex": "sex", "dx": "dx"}
-
 
 def find_headers(root: Path) -> list[Path]:
     """Every `.hea` under `root` (or `root` itself when it is a header), sorted for a stable record order."""
@@ -33,17 +31,6 @@ def find_headers(root: Path) -> list[Path]:
             raise EcgclError(f"{root} is not a WFDB header (.hea) file")
         return [root]
     return sorted(root.rglob("*.hea"))
-
-
-def parse_comments(comments: list[str]) -> dict[str, Any]:
-    """`Key: value` header comments we know (age, sex, dx) as metadata."""
-    meta: dict[str, Any] = {}
-    for comment in comments:
-        key, sep, value = comment.partition(":")
-        column = _COMMENT_KEYS.get(key.strip().lower())
-        if sep and column and value.strip() not in ("", "Unknown", "NaN"):
-            meta[column] = value.strip()
-    return meta
 
 
 def read_wfdb(record_path: str | os.PathLike) -> RawRecord:

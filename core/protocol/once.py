@@ -69,7 +69,7 @@ def pretrain_once(config: RunConfig, *, all_records: bool = False, overwrite: bo
             exp = prepare(config, registry=registry, reporter=reporter, need_labels=False)
             exp.device = session.device
             pool = np.arange(len(exp.store)) if all_records or exp.targets is None else \
-                pretraining_pool(exp.store.patient_codes, finetune_split(exp))
+                pretraining_pool(exp.store.group_codes, finetune_split(exp))
             if session.is_main:
                 if overwrite:
                     discard_unfinished(out)
@@ -152,7 +152,7 @@ def finetune_once(config: RunConfig, *, checkpoint: str | None = None, given: di
     if meta is not None:
         check_store_matches(meta, exp.store, source=f"checkpoint {checkpoint}")
         exp.window = meta["window"]
-    targets, codes = exp.targets, exp.store.patient_codes
+    targets, codes = exp.targets, exp.store.group_codes
     seed_everything(config.seed)
     split = finetune_split(exp)
     if meta is not None:

@@ -333,7 +333,7 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
     out.mkdir(parents=True, exist_ok=True)
     config.save(out)
     store, targets = exp.store, exp.targets
-    codes, key = store.patient_codes, targets.stratify_key()
+    codes, key = store.group_codes, targets.stratify_key()  # patients joined by duplicate records
     needs_pretraining = any(m.startswith("pretrained") for m in config.methods)
     rows: list[dict[str, Any]] = []
     pretrain_histories: dict[int, list] = {}

@@ -1,7 +1,8 @@
 """Patient-level stratified splits and label-fraction subsets.
 
 Records of one patient are never split across train / validation / test: patients, not records, are drawn,
-stratified by each patient's label (the most frequent label of the patient's records). Pretraining then uses
+stratified by each patient's label (the most frequent label of the patient's records). Patients that share a
+byte-identical record are drawn together (the store's `group_codes`). Pretraining then uses
 every record whose patient is in neither validation nor test of that repeat, labelled or not.
 """
 

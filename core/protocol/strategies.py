@@ -100,7 +100,7 @@ def fold_split(strategy: SplitStrategy, store, labelled: np.ndarray, *, repeat: 
                              f"{missing} (folds present: {present})")
     in_val, in_test = np.isin(folds, strategy.val_folds), np.isin(folds, strategy.test_folds)
     in_train = ~np.isnan(folds) & ~in_val & ~in_test
-    codes = store.patient_codes
+    codes = store.group_codes  # patients, joined where they share a byte-identical record
     part_of = np.full(len(folds), -1)
     part_of[in_train], part_of[in_val], part_of[in_test] = 0, 1, 2
     with_fold = part_of >= 0
@@ -123,5 +123,5 @@ def draw_split(strategy: SplitStrategy, store, targets, *, repeat: int, seed: in
     """The split of one repeat under `strategy` (random draws are seeded; fold splits are the same every time)."""
     if strategy.fixed:
         return fold_split(strategy, store, targets.labelled, repeat=repeat, seed=seed)
-    return split_patients(store.patient_codes, targets.stratify_key(), targets.labelled, repeat=repeat, seed=seed,
+    return split_patients(store.group_codes, targets.stratify_key(), targets.labelled, repeat=repeat, seed=seed,
                           val_fraction=val_fraction, test_fraction=test_fraction)
