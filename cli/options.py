@@ -41,7 +41,7 @@ def _config_option(f) -> tuple[list[str], dict[str, Any]]:
     meta = f.metadata
     default = f.default if f.default is not MISSING else f.default_factory()
     flag = meta.get("flag") or "--" + f.name.replace("_", "-")
-    kwargs: dict[str, Any] = {"help": meta["help"], "show_default": default is not None}
+    kwargs: dict[str, Any] = {"help": meta["help"], "show_default": default not in (None, [])}
     if f.type.startswith("dict"):
         kwargs.update(type=KeyValue(), multiple=True, default=tuple(default.items()), callback=_merge_with_file,
                       show_default=False)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ecgcl.errors import EcgclError, did_you_mean
+from ecgcl.protocol import SPLIT_STRATEGIES
 
 METHODS = ("pretrained_finetune", "pretrained_linear", "random_linear", "supervised")
 INPUTS = ("time", "fft")
@@ -65,8 +66,9 @@ class RunConfig:
     weight_decay: float = option(1e-5, "AdamW weight decay.")
     dropout: float = option(0.0, "Dropout before the classifier's linear layer.")
     seed: int = option(0, "Base seed; repeat k uses seed + k.")
-    split: str = option("random", "random (patient-level draws per repeat), ptbxl-folds (official strat_fold 1-8 "
-                                  "train, 9 validation, 10 test) or column:NAME (fold numbers in a store column).")
+    split: str = option("random", f"{' | '.join(SPLIT_STRATEGIES)}: patient-level draws per repeat, the official "
+                                  "PTB-XL strat_fold (1-8 train, 9 validation, 10 test), or fold numbers in a store "
+                                  "column (with --val-folds/--test-folds).")
     val_fraction: float = option(0.15, "Fraction of labelled patients for validation (--split random).")
     test_fraction: float = option(0.15, "Fraction of labelled patients for test (--split random).")
     val_folds: list[int] = option(factory=list, help="Comma-separated validation folds (ptbxl-folds: 9; column:NAME).")

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ecgcl.errors import EcgclError, did_you_mean
+from ecgcl.protocol import SPLIT_STRATEGIES
 from ecgcl.protocol.splits import PatientSplit, split_patients
 
-SPLIT_STRATEGIES = ("random", "ptbxl-folds", "column:NAME")
 PTBXL_FOLDS = {"column": "strat_fold", "val_folds": (9,), "test_folds": (10,)}
 
 
