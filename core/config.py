@@ -66,9 +66,8 @@ class RunConfig:
     weight_decay: float = option(1e-5, "AdamW weight decay.")
     dropout: float = option(0.0, "Dropout before the classifier's linear layer.")
     seed: int = option(0, "Base seed; repeat k uses seed + k.")
-    split: str = option("random", f"{' | '.join(SPLIT_STRATEGIES)}: patient-level draws per repeat, the official "
-                                  "PTB-XL strat_fold (1-8 train, 9 validation, 10 test), or fold numbers in a store "
-                                  "column (with --val-folds/--test-folds).")
+    split: str = option("random", f"{' | '.join(SPLIT_STRATEGIES)}: patient draws per repeat, official PTB-XL "
+                                  "folds (9 val, 10 test), or a store column of folds.")
     val_fraction: float = option(0.15, "Fraction of labelled patients for validation (--split random).")
     test_fraction: float = option(0.15, "Fraction of labelled patients for test (--split random).")
     val_folds: list[int] = option(factory=list, help="Comma-separated validation folds (ptbxl-folds: 9; column:NAME).")
