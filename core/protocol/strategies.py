@@ -110,7 +110,8 @@ def fold_split(strategy: SplitStrategy, store, labelled: np.ndarray, *, repeat: 
     if len(spread):
         ids = store.metadata["patient_id"].astype(str).to_numpy()[np.isin(codes, spread)]
         raise EcgclError(f"column {strategy.column!r} puts {len(spread)} patient(s) (e.g. {ids[0]!r}) in more than one "
-                         "of train / validation / test; folds must keep each patient's records together")
+                         "of train / validation / test; folds must keep each patient's records (and byte-identical "
+                         "records, which ecgcl joins) together")
     train, val, test = (np.flatnonzero(mask & labelled) for mask in (in_train, in_val, in_test))
     if len(train) == 0:
         raise EcgclError(f"column {strategy.column!r}: no labelled record is left for training outside the "
