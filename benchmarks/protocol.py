@@ -8,6 +8,7 @@ linear probe). The numbers are reported as they come out.
 
     python benchmarks/protocol.py [--repeats 3] [--pretrain-epochs 3] [--finetune-epochs 5] [--out DIR]
     python benchmarks/protocol.py --split ptbxl-folds --task superclasses --label-fractions 1.0
+    python benchmarks/protocol.py ... --resume     # reuse finished repeats (e.g. fewer --repeats on a busy machine)
 
 With `--split ptbxl-folds --task superclasses` the setting is the one of the PTB-XL benchmark (official folds:
 1-8 train, 9 validation, 10 test; multi-label diagnostic superclasses, macro AUROC), so the table adds the gap to
@@ -49,6 +50,8 @@ def main() -> None:
     parser.add_argument("--task", default="normal_vs_abnormal")
     parser.add_argument("--label-fractions", default="0.1,1.0")
     parser.add_argument("--out", default="/tmp/ecgcl-bench-protocol")
+    parser.add_argument("--resume", action="store_true",
+                        help="Reuse the finished units of an earlier run in --out (same settings; --repeats may differ)")
     args = parser.parse_args()
     out = Path(args.out)
     store = out / "ptbxl100"
@@ -63,7 +66,7 @@ def main() -> None:
         "label_fractions": args.label_fractions, "out": str(out / f"results-{args.split}-{args.task}"),
         "device": "cpu",
     })
-    result = run_protocol(config, overwrite=True)
+    result = run_protocol(config, overwrite=not args.resume)
     finished = time.perf_counter()
     print(f"store: {store} ({args.repeats} repeats, pretrain {args.pretrain_epochs} epochs, fine-tune "
           f"{args.finetune_epochs} epochs, encoder {args.encoder} width {args.width} depth {args.depth})")
