@@ -126,3 +126,29 @@ def test_mimic_iv_ecg_tree_with_record_list(ptbxl_dir, ecg_files, tmp_path):
     assert result.manifest["counts"]["patients"] == 3
     expected = mv(ptbxl_dir, 1).T[[0, 1, 2, 3, 5, 4, 6, 7, 8, 9, 10, 11]]  # aVF/aVL written swapped
     np.testing.assert_allclose(store.signals[0], expected, atol=1e-6)
+
+
+def test_chunks_in_flight_are_bounded(tmp_path, monkeypatch):
+    """Workers never run far ahead of the writer: at most two chunks per worker are submitted at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ecgcl.data import ingest as ingest_module
+    from ecgcl.data.array_readers import NumpyReader
+    from ecgcl.data.plan import Plan
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "many.npy", rng.normal(size=(2000, 12, 50)).astype(np.float32))
+    pd.DataFrame({"fs": [100.0] * 2000}).to_csv(tmp_path / "many.csv", index=False)
+    reader = NumpyReader(tmp_path / "many.npy")
+    submitted = []
+
+    class CountingPool(ThreadPoolExecutor):
+        def submit(self, fn, *args, **kwargs):
+            submitted.append(args[2])
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "ThreadPoolExecutor", CountingPool)
+    chunks = ingest_module._run_chunks(reader, reader.discover(), Plan(("I",), 100.0, 50), workers=2)
+    first = next(chunks)
+    assert len(first.positions) == 64 and len(submitted) <= 4 < len(ingest_module._chunks(2000, 2)) == 32
+    assert sum(len(c.positions) for c in chunks) == 2000 - 64
