@@ -191,7 +191,7 @@ def grid_tables(rows: list[dict[str, Any]]) -> list:
     from rich.text import Text
 
     from ecgcl.protocol.paired import excludes_zero
-    from ecgcl.protocol.results import SHORT_LABELS, _interval
+    from ecgcl.protocol.results import SHORT_LABELS, interval_text
 
     largest = max(r["label_fraction"] for r in rows)
     augs = list(dict.fromkeys(r["aug"] for r in rows))
@@ -212,14 +212,13 @@ def grid_tables(rows: list[dict[str, Any]]) -> list:
                 if r is None:
                     cells.append(Text("-"))
                     continue
-                cell = Text(_interval(r, GRID_METRIC), style="bold" if r["best"] else "")
+                cell = Text(interval_text(r, GRID_METRIC), style="bold" if r["best"] else "")
                 if r["best"]:
                     cell.append("\nbest")
                 elif r.get(f"{GRID_METRIC}_vs_best_n"):
-                    diff = {k: r.get(f"{GRID_METRIC}_vs_best_{k}") for k in ("mean", "ci_low", "ci_high")}
-                    significant = excludes_zero({f"d_{k}": v for k, v in diff.items()}, "d")
-                    cell.append("\n" + _interval({f"d_{k}": v for k, v in diff.items()}, "d", "+")
-                                + (" *" if significant else ""), style="red" if significant else "dim")
+                    significant = excludes_zero(r, f"{GRID_METRIC}_vs_best")
+                    cell.append("\n" + interval_text(r, f"{GRID_METRIC}_vs_best", "+") + (" *" if significant else ""),
+                                style="red" if significant else "dim")
                 cells.append(cell)
             table.add_row(Text(aug), *cells)
         tables.append(table)

@@ -81,7 +81,8 @@ def write_tables(out: Path, rows: Sequence[dict[str, Any]], summary: Sequence[di
     pd.DataFrame(list(summary)).to_csv(out / "summary.csv", index=False)
 
 
-def _interval(row: dict[str, Any], metric: str, sign: str = "") -> str:
+def interval_text(row: dict[str, Any], metric: str, sign: str = "") -> str:
+    """`mean ± CI half-width` of `metric` in a summary row (`sign="+"` shows the sign of a difference)."""
     mean, low, high = (row.get(f"{metric}_{k}") for k in ("mean", "ci_low", "ci_high"))
     if mean is None or math.isnan(mean):
         return "-"
@@ -96,7 +97,7 @@ def _paired_cell(row: dict[str, Any], metric: str):
 
     from ecgcl.protocol.paired import excludes_zero
 
-    text = _interval(row, metric, "+")
+    text = interval_text(row, metric, "+")
     p = row.get(f"{metric}_p")
     if text == "-":
         return Text(text)
@@ -186,7 +187,7 @@ def summary_tables(summary: Sequence[dict[str, Any]], rows: Sequence[dict[str, A
         for r in rows:
             table.add_column(SHORT_LABELS.get(r["method"], r["method"]), justify="right", no_wrap=True)
         for metric in METRIC_NAMES:
-            table.add_row(metric, *(_interval(r, metric) for r in rows))
+            table.add_row(metric, *(interval_text(r, metric) for r in rows))
         tables.append(table)
         pairs = [r for r in paired if r["label_fraction"] == fraction]
         if not pairs:
