@@ -101,6 +101,8 @@ class RunConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
                 raise EcgclError(f"{option_name(name)} must be a finite number >= 0, got {value!r}")
+        if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise EcgclError(f"--dropout must be in [0, 1), got {self.dropout!r}")
         if not isinstance(self.seed, int) or not 0 <= self.seed < 2**32 - 1000:
             raise EcgclError(f"--seed must be an integer in [0, 2**32 - 1000), got {self.seed!r}")
         for name in ("label_fractions", "methods"):
@@ -119,6 +121,9 @@ class RunConfig:
         from ecgcl.protocol.strategies import parse_split
 
         parse_split(self.split, self.val_folds, self.test_folds)
+
+    def check_methods(self) -> None:
+        """For `ecgcl run`: every method must have what it needs (the pretrained ones need pretraining)."""
         if self.pretrain_epochs == 0 and any(m.startswith("pretrained") for m in self.methods):
             raise EcgclError("--pretrain-epochs 0 leaves nothing to fine-tune; use --methods random_linear,supervised")
 
@@ -163,7 +168,12 @@ def read_config_file(path: str | os.PathLike, accepted: tuple[str, ...] | None =
     path = Path(path)
     if not path.is_file():
         raise EcgclError(f"config file {path} does not exist")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise EcgclError(f"config file {path} is not a text file (expected TOML or JSON)") from None
+    except OSError as error:
+        raise EcgclError(f"config file {path} cannot be read: {error.strerror or error}") from None
     if path.suffix == ".json":
         try:
             raw = json.loads(text)

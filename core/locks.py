@@ -127,3 +127,23 @@ def hold_folder(folder: str | os.PathLike, *, what: str = "results folder", noti
     finally:
         if created and folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
+
+
+def locks_results_folder(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a function taking a `RunConfig` first: it runs holding the lock of `config.out` (see `hold_folder`).
+
+    Under torchrun only rank 0 (the one that writes files) takes it. A stale lock it removes is reported
+    through the `reporter` keyword argument when there is one, else on stderr.
+    """
+    import functools
+
+    @functools.wraps(func)
+    def locked(config, *args: Any, **kwargs: Any) -> Any:
+        if int(os.environ.get("RANK", "0") or 0) != 0:
+            return func(config, *args, **kwargs)
+        reporter = kwargs.get("reporter")
+        notify = reporter.message if reporter is not None else (lambda text: print(text, file=sys.stderr))
+        with hold_folder(config.out, notify=notify):
+            return func(config, *args, **kwargs)
+
+    return locked

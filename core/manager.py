@@ -1,14 +1,15 @@
 """The plugin manager: built-ins first, then every entry point of the group `ecgcl`, one at a time.
 
 A third-party plugin that fails to import, carries a bad hook or registers a clashing name is recorded
-as a `PluginFailure` and skipped; everything else keeps working. `ECGCL_DISABLE_PLUGINS=a,b` skips plugins
-by entry-point or distribution name; `ECGCL_STRICT_PLUGINS=1` turns a failure into an error.
+as a `PluginFailure` and skipped (a plugin that calls `sys.exit` on import too); everything else keeps working.
+`ECGCL_DISABLE_PLUGINS=a,b` skips plugins by entry-point or distribution name (`-`, `_`, `.` and case alike); `ECGCL_STRICT_PLUGINS=1` turns a failure into an error.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import EntryPoint, entry_points
@@ -85,22 +86,33 @@ class PluginManager:
 
     def load_entry_points(self) -> None:
         """Load third-party plugins one by one, recording (or, when strict, raising) each failure."""
-        disabled = {n.strip() for n in os.environ.get("ECGCL_DISABLE_PLUGINS", "").split(",") if n.strip()}
+        disabled = {canonical_name(n) for n in os.environ.get("ECGCL_DISABLE_PLUGINS", "").split(",") if n.strip()}
         strict = os.environ.get("ECGCL_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
         for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
             distribution, version = _distribution_of(entry_point)
-            if entry_point.name in disabled or distribution in disabled:
+            if canonical_name(entry_point.name) in disabled or canonical_name(distribution) in disabled:
                 continue
             try:
                 plugin = entry_point.load()
                 self.register(plugin, f"{distribution}:{entry_point.name}", Source(distribution, version))
-            except Exception as error:  # a broken plugin must never stop the rest
-                failure = PluginFailure(entry_point.name, distribution, version, f"{type(error).__name__}: {error}")
+            except (Exception, SystemExit) as error:  # a broken plugin (even one calling sys.exit) never stops the rest
+                failure = PluginFailure(entry_point.name, distribution, version, _describe(error))
                 if strict:
                     raise PluginLoadError(
                         f"plugin {failure.name!r} ({distribution} {version}) failed to load: {failure.error}"
                     ) from error
                 self.failures.append(failure)
+
+
+def canonical_name(name: str) -> str:
+    """A plugin or distribution name as PEP 503 compares them: `Bad_Exit`, `bad.exit` and `bad-exit` are one."""
+    return re.sub(r"[-_.]+", "-", name.strip()).lower()
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, SystemExit):
+        return f"SystemExit: the plugin called sys.exit({error.code!r}) while loading"
+    return f"{type(error).__name__}: {error}"
 
 
 def _distribution_of(entry_point: EntryPoint) -> tuple[str, str]:

@@ -14,7 +14,6 @@ import os
 from collections import Counter, deque
 from contextlib import ExitStack, closing
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,31 +189,46 @@ def _run_chunks(reader: Reader, refs: list[RecordRef], plan: Plan, workers: int)
 
     At most `2 * workers` chunks are in flight: finished chunks wait in memory until they are written, so
     submitting every chunk up front would hold most of a large source in memory when writing is the slow side.
+    The pool is closed on success and terminated on every other exit (an error, Ctrl-C, SIGTERM, the consumer
+    stopping early), so no worker outlives the ingest; its processes are daemonic and also watch their parent.
     """
     spans = iter(_chunks(len(refs), workers))
     if workers <= 1:
         for start, stop in spans:
             yield process_chunk(reader, refs[start:stop], start, plan)
         return
-    pool: Executor = (ProcessPoolExecutor(workers, initializer=_exit_with_parent, initargs=(os.getpid(),))
-                      if reader.parallel == "process" else ThreadPoolExecutor(workers))
+    from multiprocessing.pool import Pool, ThreadPool
+
+    pool = (Pool(workers, initializer=_exit_with_parent, initargs=(os.getpid(),)) if reader.parallel == "process"
+            else ThreadPool(workers))
+    finished = False
     try:
         pending: deque = deque()
         for start, stop in spans:
-            pending.append(pool.submit(process_chunk, reader, refs[start:stop], start, plan))
+            pending.append(pool.apply_async(process_chunk, (reader, refs[start:stop], start, plan)))
             if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
+                yield pending.popleft().get()
         while pending:
-            yield pending.popleft().result()
+            yield pending.popleft().get()
+        finished = True
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if finished:
+            pool.close()
+        else:
+            pool.terminate()
+        pool.join()
 
 
 def _exit_with_parent(parent: int) -> None:
     """In a worker process: exit as soon as the ingest process is gone, even when it was killed with SIGKILL
-    (a normal exit, an error, Ctrl-C and SIGTERM already shut the pool down through `_run_chunks`)."""
+    (a normal exit, an error, Ctrl-C and SIGTERM already stop the pool through `_run_chunks`). Ctrl-C is left
+    to the ingest process, and SIGTERM (how the pool stops its workers) ends a worker quietly."""
+    import signal
     import threading
     import time
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def watch() -> None:
         while os.getppid() == parent:

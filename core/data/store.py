@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -383,8 +384,26 @@ def open_store(path: str | os.PathLike) -> ECGStore:
         signals = np.load(path / SIGNALS_FILE, mmap_mode="r")
         metadata = pd.read_csv(path / METADATA_FILE, dtype={"record_id": str, "patient_id": str, "labels": str},
                                keep_default_na=False, na_values={"strat_fold": [""], "age": [""], "sex": [""]})
-    except (ValueError, OSError) as error:
-        raise EcgclError(f"store {path} is damaged: {error}") from error
+    except (ValueError, OSError, EOFError) as error:
+        raise EcgclError(f"store {path} is damaged: {error}") from None
     if signals.ndim != 3 or len(metadata) != signals.shape[0]:
         raise EcgclError(f"store {path} is damaged: {signals.shape[0]} signals but {len(metadata)} metadata rows")
+    missing = [c for c in REQUIRED_COLUMNS if c not in metadata.columns]
+    if missing:
+        raise EcgclError(f"store {path} is damaged: {METADATA_FILE} has no column(s) {', '.join(missing)}")
+    check_manifest(manifest, signals.shape, where=path / MANIFEST_FILE)
     return ECGStore(path, signals, metadata, manifest)
+
+
+def check_manifest(manifest: Any, shape: tuple[int, ...], *, where: Path) -> None:
+    """The manifest fields readers rely on: a positive `fs`, one lead name per lead, a `hash` (EcgclError if not)."""
+    if not isinstance(manifest, dict):
+        raise EcgclError(f"{where} is damaged: expected a JSON object, got {type(manifest).__name__}")
+    fs = manifest.get("fs")
+    if isinstance(fs, bool) or not isinstance(fs, (int, float)) or not (math.isfinite(fs) and fs > 0):
+        raise EcgclError(f"{where} is damaged: `fs` must be a positive number of Hz, got {fs!r}")
+    leads = manifest.get("leads")
+    if not isinstance(leads, list) or len(leads) != shape[1] or not all(isinstance(n, str) for n in leads):
+        raise EcgclError(f"{where} is damaged: `leads` must list the {shape[1]} lead names, got {leads!r}")
+    if not isinstance(manifest.get("hash"), str):
+        raise EcgclError(f"{where} is damaged: no content `hash` (write stores with `ecgcl ingest`)")

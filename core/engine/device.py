@@ -21,6 +21,8 @@ def select_device(name: str = "auto") -> torch.device:
         device = torch.device(name)
     except RuntimeError as error:
         raise EcgclError(f"--device {name!r} is not a torch device (use auto, cpu, cuda, cuda:0 or mps)") from error
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise EcgclError(f"--device {name!r} cannot train or evaluate models; use auto, cpu, cuda, cuda:0 or mps")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise EcgclError(f"--device {name!r}: CUDA is not available on this machine")
     if device.type == "mps" and not torch.backends.mps.is_available():

@@ -23,6 +23,7 @@ from ecgcl.data.store import ECGStore
 from ecgcl.distributed import all_reduce_sum, barrier, rank, world_size
 from ecgcl.engine.checkpoint import load_checkpoint, save_checkpoint
 from ecgcl.engine.device import derive_seed
+from ecgcl.engine.guards import check_batch_size, check_finite_epoch, check_finite_probabilities
 from ecgcl.engine.model import Classifier, embed, probabilities
 from ecgcl.engine.options import TrainOptions, current_options, now
 from ecgcl.errors import EcgclError
@@ -32,14 +33,20 @@ EpochCallback = Callable[[str, int, int, dict[str, Any]], None]
 
 
 def _loader(store: ECGStore, rows: np.ndarray, targets: np.ndarray | None, batch_size: int, *,
-            shuffle_seed: int | None = None, drop_last: bool = False, options: TrainOptions | None = None,
-            device: torch.device | None = None) -> DataLoader:
-    """Batches of `rows` in a seeded random order (or in order); reads each batch in one memory-map access."""
+            shuffle_seed: int | None = None, merge_single: bool = False,
+            options: TrainOptions | None = None, device: torch.device | None = None) -> DataLoader:
+    """Batches of `rows` in a seeded random order (or in order); reads each batch in one memory-map access.
+
+    `merge_single` folds a final batch of one record into the batch before it, so a model with batch norm
+    (which cannot train on one sample) trains on every record instead of silently skipping the last one.
+    """
     if shuffle_seed is not None:
         rows = rows[np.random.default_rng(shuffle_seed).permutation(len(rows))]
-    drop_last = drop_last and len(rows) >= batch_size
-    return DataLoader(ECGDataset(store, rows, targets), batch_size=batch_size, shuffle=False, drop_last=drop_last,
-                      collate_fn=collate_batch, **_loading_kwargs(options, device))
+    batches = [list(range(start, min(len(rows), start + batch_size))) for start in range(0, len(rows), batch_size)]
+    if merge_single and len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2] += batches.pop()
+    return DataLoader(ECGDataset(store, rows, targets), batch_sampler=batches, collate_fn=collate_batch,
+                      **_loading_kwargs(options, device))
 
 
 def _loading_kwargs(options: TrainOptions | None, device: torch.device | None) -> dict[str, Any]:
@@ -151,6 +158,8 @@ def pretrain(*, encoder: nn.Module, projection: nn.Module, loss_fn: nn.Module, a
         # measured with torch 2.13 CPU: inductor's bf16 kernels give NaN losses from the first epoch
         raise EcgclError("--bf16 together with --compile gives NaN losses on CPU with this PyTorch; "
                          "use one of them on CPU (both are meant for GPUs)")
+    check_batch_size(batch_size, minimum=2, why="contrastive pretraining compares the records of a batch with each "
+                     "other, so batches of one record are skipped and nothing would train")
     world, this_rank = world_size(), rank()
     encoder.to(device)
     projection.to(device)
@@ -210,6 +219,7 @@ def pretrain(*, encoder: nn.Module, projection: nn.Module, loss_fn: nn.Module, a
                 timer.record(loaded - began, now(device) - began, len(signals) * world)
         total_all, count_all = all_reduce_sum([float(total), float(count)], device=device)
         record = {"epoch": epoch + 1, "loss": total_all / max(count_all, 1)}
+        check_finite_epoch("pretrain", epoch + 1, record["loss"], params, lr=lr)  # before the checkpoint is written
         history.append(record)
         if last_path is not None:
             save_checkpoint(last_path, {
@@ -228,9 +238,10 @@ def predict(model: Classifier, store: ECGStore, rows: np.ndarray, *, batch_size:
             device: torch.device) -> np.ndarray:
     """Probabilities for the records `rows` ((N,) for binary tasks, (N, C) for multi-class and multi-label ones)."""
     model.to(device).eval()
+    check_batch_size(batch_size, minimum=1, why="predictions are made in batches of at least one record")
     outputs = [probabilities(model(signals.to(device)), model.softmax).cpu()
                for signals, _, _ in _loader(store, rows, None, batch_size)]
-    return torch.cat(outputs).numpy().astype(np.float64)
+    return check_finite_probabilities(torch.cat(outputs).numpy().astype(np.float64), what="the model")
 
 
 @torch.no_grad()
@@ -263,8 +274,16 @@ def train_classifier(*, model: Classifier, mode: str, store: ECGStore, train_row
     options = options or current_options()
     if mode not in ("finetune", "linear"):
         raise EcgclError(f"fine-tuning mode must be 'finetune' or 'linear', not {mode!r}")
-    model.to(device)
     linear = mode == "linear"
+    batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    if not linear and batch_norm:
+        check_batch_size(batch_size, minimum=2, why=f"the encoder uses batch norm, which cannot train on one record, "
+                         "so every batch would be skipped")
+        if len(train_rows) < 2:
+            raise EcgclError(f"{len(train_rows)} training record(s): an encoder with batch norm needs at least 2")
+    else:
+        check_batch_size(batch_size, minimum=1, why="batches hold at least one record")
+    model.to(device)
     if linear:
         for p in model.encoder.parameters():
             p.requires_grad_(False)
@@ -315,11 +334,9 @@ def train_classifier(*, model: Classifier, mode: str, store: ECGStore, train_row
             model.train()
             non_blocking = options.pin(device)
             for signals, target, _ in _loader(store, train_rows, y, batch_size, shuffle_seed=shuffle,
-                                              options=options, device=device):
+                                              merge_single=batch_norm, options=options, device=device):
                 signals = signals.to(device, non_blocking=non_blocking)
                 target = as_target(target.to(device, non_blocking=non_blocking))
-                if len(signals) < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-                    continue  # batch norm cannot train on a single sample
                 with options.autocast(device):
                     logits = model(signals)
                 loss = criterion(logits.float(), target)
@@ -328,6 +345,8 @@ def train_classifier(*, model: Classifier, mode: str, store: ECGStore, train_row
                 optimizer.step()
                 total, count = total + float(loss.detach()) * len(signals), count + len(signals)
             val_probs = predict(model, store, val_rows, batch_size=batch_size, device=device)
+        check_finite_epoch(mode, epoch + 1, total / max(count, 1), list(model.parameters()), lr=lr)
+        check_finite_probabilities(val_probs, what=f"{mode}: the model after epoch {epoch + 1}")
         score = _validation_auroc(y_val, val_probs)
         record = {"epoch": epoch + 1, "loss": total / max(count, 1), "val_auroc": score if score > -math.inf else None}
         history.append(record)

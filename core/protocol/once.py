@@ -18,6 +18,7 @@ import numpy as np
 
 from ecgcl.config import RunConfig, option_name
 from ecgcl.errors import EcgclError
+from ecgcl.locks import locks_results_folder
 from ecgcl.protocol.runner import Reporter
 
 Progress = Callable[[], AbstractContextManager[Reporter]]
@@ -43,6 +44,7 @@ class PretrainResult:
     notes: list[str] = field(default_factory=list)
 
 
+@locks_results_folder
 def pretrain_once(config: RunConfig, *, all_records: bool = False, overwrite: bool = False, options=None,
                   progress: Progress | None = None, registry=None) -> PretrainResult:
     """Contrastive pretraining on a store, writing `OUT/pretrain.pt` (and `OUT/config.json`).
@@ -122,6 +124,7 @@ class FinetuneResult:
     notes: list[str] = field(default_factory=list)
 
 
+@locks_results_folder
 def finetune_once(config: RunConfig, *, checkpoint: str | None = None, given: dict[str, Any] | None = None,
                   mode: str = "finetune", label_fraction: float = 1.0, overwrite: bool = False, options=None,
                   reporter: Reporter | None = None, registry=None) -> FinetuneResult:
@@ -171,4 +174,5 @@ def finetune_once(config: RunConfig, *, checkpoint: str | None = None, given: di
                              unit={"repeat": 0, "seed": config.seed, "label_fraction": label_fraction,
                                    "method": method})
     write_json(out / "metrics.json", row)
+    (out / f"{method}.last.pt").unlink(missing_ok=True)  # finished: the best checkpoint remains
     return FinetuneResult(row, method, notes)

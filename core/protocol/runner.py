@@ -15,7 +15,8 @@ finished epoch.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import numpy as np
 
 from ecgcl.config import RunConfig
 from ecgcl.errors import EcgclError
+from ecgcl.locks import locks_results_folder
 
 
 class Reporter:
@@ -195,11 +197,12 @@ def run_pretraining(exp: Experiment, rows: np.ndarray, folder: Path, seed: int, 
         if on_epoch_end is not None:
             on_epoch_end(stage, epoch, epochs, record)
 
-    history = pretrain(encoder=encoder, projection=projection, loss_fn=loss_fn, augmentation=exp.augmentation,
-                       store=exp.store, rows=rows, epochs=c.pretrain_epochs, batch_size=c.batch_size, lr=c.lr,
-                       weight_decay=c.weight_decay, seed=derive_seed(seed, "pretrain"), device=exp.device,
-                       window=exp.window, representation=c.input, last_path=folder / "pretrain.last.pt",
-                       meta=meta, fingerprint=exp.fingerprint(stage="pretrain", **unit), on_epoch_end=report)
+    with labelled(_label(unit)):
+        history = pretrain(encoder=encoder, projection=projection, loss_fn=loss_fn, augmentation=exp.augmentation,
+                           store=exp.store, rows=rows, epochs=c.pretrain_epochs, batch_size=c.batch_size, lr=c.lr,
+                           weight_decay=c.weight_decay, seed=derive_seed(seed, "pretrain"), device=exp.device,
+                           window=exp.window, representation=c.input, last_path=folder / "pretrain.last.pt",
+                           meta=meta, fingerprint=exp.fingerprint(stage="pretrain", **unit), on_epoch_end=report)
     save_checkpoint(folder / "pretrain.pt", {"kind": "encoder", "meta": meta, "history": history,
                                              "encoder": encoder.state_dict()})
     return encoder, history
@@ -212,6 +215,17 @@ def draw_repeat_split(exp: Experiment, repeat: int):
     c = exp.config
     return draw_split(parse_split(c.split, c.val_folds, c.test_folds), exp.store, exp.targets, repeat=repeat,
                       seed=c.seed + repeat, val_fraction=c.val_fraction, test_fraction=c.test_fraction)
+
+
+@contextmanager
+def labelled(where: str) -> Iterator[None]:
+    """Prefix a diverged-training error with where in the run it happened (`repeat 2 · supervised · `)."""
+    from ecgcl.engine.guards import NonFiniteTraining
+
+    try:
+        yield
+    except NonFiniteTraining as error:
+        raise error.within(where) from None
 
 
 def finetune_split(exp: Experiment):
@@ -281,11 +295,12 @@ def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, 
     record_ids = exp.store.metadata["record_id"].astype(str).to_numpy()
     meta = exp.meta(stage="classifier", mode=mode, train_records=int(len(train_rows)),
                     test_record_ids=record_ids[test_rows].tolist(), **unit)
-    fit = train_classifier(model=model, mode=mode, store=exp.store, train_rows=train_rows, val_rows=val_rows,
-                           y=exp.targets.y, epochs=c.finetune_epochs, batch_size=c.batch_size, lr=c.finetune_lr,
-                           weight_decay=c.weight_decay, seed=derive_seed(seed, method), device=exp.device,
-                           last_path=stem.with_suffix(".last.pt"), best_path=stem.with_suffix(".best.pt"),
-                           meta=meta, fingerprint=exp.fingerprint(stage="classifier", **unit), on_epoch_end=report)
+    with labelled(_label(unit)):
+        fit = train_classifier(model=model, mode=mode, store=exp.store, train_rows=train_rows, val_rows=val_rows,
+                               y=exp.targets.y, epochs=c.finetune_epochs, batch_size=c.batch_size, lr=c.finetune_lr,
+                               weight_decay=c.weight_decay, seed=derive_seed(seed, method), device=exp.device,
+                               last_path=stem.with_suffix(".last.pt"), best_path=stem.with_suffix(".best.pt"),
+                               meta=meta, fingerprint=exp.fingerprint(stage="classifier", **unit), on_epoch_end=report)
     threshold = best_f1_thresholds(exp.targets.y[val_rows], predict(model, exp.store, val_rows,
                                                                     batch_size=c.batch_size, device=exp.device))
     save_checkpoint(stem.with_suffix(".best.pt"), {  # the best epoch again, now with its validation threshold
@@ -312,9 +327,10 @@ class ProtocolResult:
     split_note: str = ""
 
 
+@locks_results_folder
 def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None = None, overwrite: bool = False,
                  on_epoch_end: Callable[[str, int, int, dict], None] | None = None) -> ProtocolResult:
-    """Run the whole protocol and write the results folder (see the module docstring)."""
+    """Run the whole protocol and write the results folder (see the module docstring), holding its lock."""
     import json
 
     from ecgcl.engine.checkpoint import load_checkpoint
@@ -323,6 +339,7 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
     from ecgcl.protocol.splits import check_both_classes, label_fraction_subset, pretraining_pool
     from ecgcl.protocol.strategies import parse_split
 
+    config.check_methods()
     exp = prepare(config, registry=registry, reporter=reporter)
     strategy = parse_split(config.split, config.val_folds, config.test_folds)
     out = Path(config.out)
