@@ -19,7 +19,8 @@ def print_components(components: Sequence) -> None:
         table.add_column(column, overflow="fold")
     for c in components:
         params = ", ".join(p.describe() for p in c.parameters)
-        table.add_row(c.name, c.kind, c.source.name, c.source.version, params, c.description)
+        table.add_row(*(escape(str(v)) for v in (c.name, c.kind, c.source.name, c.source.version, params,
+                                                 c.description)))
     if not components:
         console.print("No components match.")
         return
@@ -34,7 +35,7 @@ def print_failures(failures: Sequence) -> None:
     for column in ("plugin", "distribution", "version", "error"):
         table.add_column(column, overflow="fold")
     for f in failures:
-        table.add_row(f.name, f.distribution, f.version, f.error)
+        table.add_row(*(escape(str(v)) for v in (f.name, f.distribution, f.version, f.error)))
     error_console.print(table)
 
 

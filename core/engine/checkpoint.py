@@ -35,6 +35,9 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(_plain({"format": FORMAT, **payload}), handle)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a checkpoint is shared like any file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

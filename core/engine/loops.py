@@ -23,7 +23,8 @@ from ecgcl.data.store import ECGStore
 from ecgcl.distributed import all_reduce_sum, barrier, rank, world_size
 from ecgcl.engine.checkpoint import load_checkpoint, save_checkpoint
 from ecgcl.engine.device import derive_seed
-from ecgcl.engine.guards import check_batch_size, check_finite_epoch, check_finite_probabilities
+from ecgcl.engine.guards import (NonFiniteTraining, check_batch_size, check_finite_epoch,
+                                 check_finite_probabilities)
 from ecgcl.engine.model import Classifier, embed, probabilities
 from ecgcl.engine.options import TrainOptions, current_options, now
 from ecgcl.errors import EcgclError
@@ -44,7 +45,8 @@ def _loader(store: ECGStore, rows: np.ndarray, targets: np.ndarray | None, batch
         rows = rows[np.random.default_rng(shuffle_seed).permutation(len(rows))]
     batches = [list(range(start, min(len(rows), start + batch_size))) for start in range(0, len(rows), batch_size)]
     if merge_single and len(batches) > 1 and len(batches[-1]) == 1:
-        batches[-2] += batches.pop()
+        last = batches.pop()
+        batches[-1] += last
     return DataLoader(ECGDataset(store, rows, targets), batch_sampler=batches, collate_fn=collate_batch,
                       **_loading_kwargs(options, device))
 
@@ -236,12 +238,19 @@ def pretrain(*, encoder: nn.Module, projection: nn.Module, loss_fn: nn.Module, a
 @torch.no_grad()
 def predict(model: Classifier, store: ECGStore, rows: np.ndarray, *, batch_size: int,
             device: torch.device) -> np.ndarray:
-    """Probabilities for the records `rows` ((N,) for binary tasks, (N, C) for multi-class and multi-label ones)."""
-    model.to(device).eval()
+    """Probabilities for the records `rows` ((N,) for binary tasks, (N, C) for multi-class and multi-label ones);
+    EcgclError when the model gives NaN/inf for any record, which no metric may score."""
     check_batch_size(batch_size, minimum=1, why="predictions are made in batches of at least one record")
+    return check_finite_probabilities(_probabilities(model, store, rows, batch_size, device), what="the model")
+
+
+@torch.no_grad()
+def _probabilities(model: Classifier, store: ECGStore, rows: np.ndarray, batch_size: int,
+                   device: torch.device) -> np.ndarray:
+    model.to(device).eval()
     outputs = [probabilities(model(signals.to(device)), model.softmax).cpu()
                for signals, _, _ in _loader(store, rows, None, batch_size)]
-    return check_finite_probabilities(torch.cat(outputs).numpy().astype(np.float64), what="the model")
+    return torch.cat(outputs).numpy().astype(np.float64)
 
 
 @torch.no_grad()
@@ -344,9 +353,10 @@ def train_classifier(*, model: Classifier, mode: str, store: ECGStore, train_row
                 loss.backward()
                 optimizer.step()
                 total, count = total + float(loss.detach()) * len(signals), count + len(signals)
-            val_probs = predict(model, store, val_rows, batch_size=batch_size, device=device)
+            val_probs = _probabilities(model, store, val_rows, batch_size, device)
         check_finite_epoch(mode, epoch + 1, total / max(count, 1), list(model.parameters()), lr=lr)
-        check_finite_probabilities(val_probs, what=f"{mode}: the model after epoch {epoch + 1}")
+        if not np.isfinite(val_probs).all():
+            raise NonFiniteTraining(mode, epoch + 1, "the validation predictions became non-finite", lr)
         score = _validation_auroc(y_val, val_probs)
         record = {"epoch": epoch + 1, "loss": total / max(count, 1), "val_auroc": score if score > -math.inf else None}
         history.append(record)
