@@ -396,14 +396,15 @@ def open_store(path: str | os.PathLike) -> ECGStore:
 
 
 def check_manifest(manifest: Any, shape: tuple[int, ...], *, where: Path) -> None:
-    """The manifest fields readers rely on: a positive `fs`, one lead name per lead, a `hash` (EcgclError if not)."""
+    """The manifest fields readers rely on: a positive `fs`, one lead name per lead (if listed), a `hash`."""
     if not isinstance(manifest, dict):
         raise EcgclError(f"{where} is damaged: expected a JSON object, got {type(manifest).__name__}")
     fs = manifest.get("fs")
     if isinstance(fs, bool) or not isinstance(fs, (int, float)) or not (math.isfinite(fs) and fs > 0):
         raise EcgclError(f"{where} is damaged: `fs` must be a positive number of Hz, got {fs!r}")
     leads = manifest.get("leads")
-    if not isinstance(leads, list) or len(leads) != shape[1] or not all(isinstance(n, str) for n in leads):
+    if leads is not None and (not isinstance(leads, list) or len(leads) != shape[1]
+                              or not all(isinstance(n, str) for n in leads)):
         raise EcgclError(f"{where} is damaged: `leads` must list the {shape[1]} lead names, got {leads!r}")
     if not isinstance(manifest.get("hash"), str):
         raise EcgclError(f"{where} is damaged: no content `hash` (write stores with `ecgcl ingest`)")

@@ -19,6 +19,7 @@ from typing import Any
 
 from ecgcl.config import RunConfig, grid_values
 from ecgcl.errors import EcgclError
+from ecgcl.locks import locks_results_folder
 
 GRID_METRIC = "auroc"  # cells are ranked and drawn by test AUROC
 
@@ -79,9 +80,11 @@ def check_grid_folder(out: Path, config: RunConfig) -> None:
                                                   encoder=grid_values(config.encoder)[0]), ignore=("aug", "encoder"))
 
 
+@locks_results_folder
 def run_grid(config: RunConfig, *, registry=None, reporter=None, overwrite: bool = False,
              on_epoch_end: Callable[[str, int, int, dict], None] | None = None) -> GridResult:
-    """Check every cell, then run them one after another and write grid.json / grid.csv / grid.png."""
+    """Check every cell, then run them one after another and write grid.json / grid.csv / grid.png (holding the
+    grid folder's lock; each cell's run holds its own folder's)."""
     from ecgcl.protocol.results import write_json
     from ecgcl.protocol.runner import Reporter, prepare, run_protocol
 
