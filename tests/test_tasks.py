@@ -146,3 +146,11 @@ def test_targets_that_break_the_contract_are_refused():
         TaskTargets("x", np.zeros(2), np.ones(2, bool), ("a",), "binary")
     with pytest.raises(ValueError, match="shape"):
         TaskTargets("x", np.zeros((2, 2)), np.ones(2, bool), ("a", "b", "c"), "multilabel")
+
+
+def test_pretraining_tolerates_an_unlabelled_store_but_not_a_misspelt_class(registry):
+    unlabelled = metadata(["", "", ""])
+    assert task_targets("has:AF", unlabelled, registry=registry, require_labels=False) is None
+    assert task_targets("normal_vs_abnormal", unlabelled, registry=registry, require_labels=False) is None
+    with pytest.raises(EcgclError, match="no record has class 'AFIB'"):
+        task_targets("has:AFIB", CINC, registry=registry, require_labels=False)

@@ -85,7 +85,7 @@ def task_targets(spec: str, metadata: pd.DataFrame, *, registry: Registry | None
     """The targets of task `spec` on a store's metadata; a clear error when the store cannot serve it.
 
     With `require_labels=False` a store without a single usable record gives None instead of an error
-    (pretraining on an unlabelled archive).
+    (pretraining on an unlabelled archive); a task naming a class a labelled store lacks is still an error.
     """
     if registry is None:
         from ecgcl.manager import get_registry
@@ -93,10 +93,11 @@ def task_targets(spec: str, metadata: pd.DataFrame, *, registry: Registry | None
         registry = get_registry()
     task = parse_task(spec, registry)
     component = registry.get("task", spec.strip().partition(":")[0].strip())
+    unlabelled_store = not any(label_sets(metadata))
     try:
         targets = task.targets(metadata)
     except EcgclError:
-        if not require_labels:
+        if not require_labels and unlabelled_store:  # pretraining an unlabelled archive; a typo still stops
             return None
         raise
     except (ValueError, KeyError, TypeError) as error:
