@@ -15,6 +15,13 @@ With `--split ptbxl-folds --task superclasses` the setting is the one of the PTB
 the published supervised results (Strodthoff et al., IEEE JBHI 2021, superdiagnostic): xresnet1d101 0.928,
 resnet1d_wang 0.930. The shared subset is ~3% of PTB-XL (a few
 hundred training records against ~17,000), so a gap is expected; the repeats vary only the training seed.
+
+    python benchmarks/protocol.py --robustness [--repeats 3] [--pretrain-epochs 1] [--width 8 --depth 2]
+
+--robustness pretrains twice, with `permute+noise` and with `lead_mask:keep_limb=true+permute+noise`, fine-tunes
+both on the 12 leads (end to end and linear probe, all labels) and scores their test records with the
+robustness grid: it prints AUROC on all leads, on the limb leads and on lead I only (the other leads zeroed,
+as `--missing-leads zero` feeds a store without them) and the drop from all leads to lead I.
 """
 
 from __future__ import annotations
@@ -38,6 +45,34 @@ def _interval(row: dict, metric: str = "auroc") -> str:
         f"[{low:.3f}, {high:.3f}]"
 
 
+AUGS = {"without lead_mask": "permute+noise", "with lead_mask": "lead_mask:keep_limb=true+permute+noise"}
+LEAD_CONDITIONS = ("all", "limb", "I only")
+
+
+def robustness(args, store: Path, out: Path) -> None:
+    """12-lead models pretrained with and without lead_mask, scored on all leads, limb leads and lead I only."""
+    table = {}
+    for label, aug in AUGS.items():
+        config = resolve_config(None, {
+            "data": str(store), "task": args.task, "encoder": args.encoder, "split": args.split,
+            "encoder_args": {"width": args.width, "depth": args.depth}, "aug": aug, "repeats": args.repeats,
+            "pretrain_epochs": args.pretrain_epochs, "finetune_epochs": args.finetune_epochs,
+            "label_fractions": [1.0], "methods": ["pretrained_finetune", "pretrained_linear"], "robustness": True,
+            "out": str(out / f"robustness-{aug.split(':')[0].split('+')[0]}"), "device": "cpu",
+        })
+        result = run_protocol(config, overwrite=True)
+        for row in result.robustness:
+            if row["metric"] == "auroc" and row["family"] == "leads" and row["condition"] in LEAD_CONDITIONS:
+                table[(label, row["method"], row["condition"])] = row
+    print(f"{'pretraining':<18} {'method':<20}" + "".join(f"{c + ' (95% CI)':>24}" for c in LEAD_CONDITIONS)
+          + f"{'all - I only':>14}")
+    for label in AUGS:
+        for method in ("pretrained_finetune", "pretrained_linear"):
+            cells = [table[(label, method, c)] for c in LEAD_CONDITIONS]
+            text = "".join(f"{c['mean']:>8.3f} [{c['ci_low']:.3f}, {c['ci_high']:.3f}]" for c in cells)
+            print(f"{label:<18} {method:<20}{text}{cells[0]['mean'] - cells[-1]['mean']:>14.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -49,6 +84,8 @@ def main() -> None:
     parser.add_argument("--split", default="random", help="random, ptbxl-folds or column:NAME")
     parser.add_argument("--task", default="normal_vs_abnormal")
     parser.add_argument("--label-fractions", default="0.1,1.0")
+    parser.add_argument("--robustness", action="store_true",
+                        help="Pretrain with and without lead_mask; AUROC on all leads, limb leads and lead I only.")
     parser.add_argument("--out", default="/tmp/ecgcl-bench-protocol")
     parser.add_argument("--resume", action="store_true",
                         help="Reuse the finished units of an earlier run in --out (same settings; --repeats may differ)")
@@ -59,6 +96,12 @@ def main() -> None:
     if not store.exists():
         ingest(PTBXL, store, fs=100)
     ingested = time.perf_counter()
+    if args.robustness:
+        robustness(args, store, out)
+        print(f"store: {store} ({args.repeats} repeats, pretrain {args.pretrain_epochs} epochs, fine-tune "
+              f"{args.finetune_epochs} epochs, encoder {args.encoder} width {args.width} depth {args.depth})")
+        print(f"ingest {ingested - started:.1f} s, both protocols {time.perf_counter() - ingested:.1f} s")
+        return
     config = resolve_config(None, {
         "data": str(store), "task": args.task, "encoder": args.encoder, "split": args.split,
         "encoder_args": {"width": args.width, "depth": args.depth}, "aug": "permute+noise", "repeats": args.repeats,

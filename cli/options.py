@@ -47,6 +47,10 @@ def _config_option(f) -> tuple[list[str], dict[str, Any]]:
                       show_default=False)
     elif f.type == "str | list[str]":  # a grid axis: repeat the option for several values
         kwargs.update(type=str, multiple=True, default=(default,), callback=_grid_axis)
+    elif f.type == "bool":
+        kwargs.update(is_flag=True, default=default, show_default=False)
+    elif meta.get("repeatable"):  # one value per use of the option (the values may contain commas)
+        kwargs.update(type=str, multiple=True, default=tuple(default), show_default=False)
     elif f.type.startswith("list"):  # shown and typed as on the command line: comma-separated
         kwargs.update(type=CommaList(), default=",".join(map(str, default)))
     elif meta.get("choices"):

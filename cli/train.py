@@ -34,6 +34,16 @@ def _speed_options(func):
     return func
 
 
+def _missing_leads_option(default_help: str):
+    """`--missing-leads` of `finetune` and `evaluate` (see `ecgcl.engine.lead_mapping`)."""
+    from ecgcl.config import MISSING_LEADS
+
+    return click.option("--missing-leads", type=click.Choice(MISSING_LEADS),
+                        help="When the store has only some of the checkpoint's leads (matched by name): zero = feed "
+                             "the missing ones as zeros, slice = restrict the encoder's first layer to the present "
+                             f"ones.  [default: {default_help}]")
+
+
 def _train_options(params: dict[str, Any], *, sync_batchnorm: bool = True, timer=None):
     """The `TrainOptions` of the speed options (removed from `params`)."""
     from ecgcl.engine.options import TrainOptions
@@ -87,12 +97,16 @@ def run_command(resume: bool, overwrite: bool, config_file: str | None, **params
             console.print(table)
         console.print(result.split_note, markup=False, highlight=False)
         console.print(f"Grid in {result.out}/ (grid.csv, grid.json, grid.png; each cell's full results under "
-                      "cells/<aug>__<encoder>/)", markup=False, highlight=False)
+                      "cells/<aug>__<encoder>/" + (", with its robustness.csv/json/png)" if config.robustness else ")"),
+                      markup=False, highlight=False)
         return
     for table in summary_tables(result.summary, result.rows, result.split_note):
         console.print(table)
     console.print("FT = fine-tuned end to end, LP = linear probe on the frozen encoder; "
                   "supervised = random init trained end to end.")
+    if result.robustness is not None:
+        _print_robustness(console, {"summary": result.robustness, "skipped": result.robustness_skipped,
+                                    "files": [str(result.out / f"robustness.{e}") for e in ("csv", "json", "png")]})
     console.print(f"Results in {result.out}/ (config.json, metrics.json/csv, summary.json/csv, loss_curves.png, "
                   f"label_efficiency.png, checkpoints under repeats/)", markup=False)
 
@@ -148,11 +162,12 @@ def pretrain_command(ctx, resume: bool, overwrite: bool, config_file: str | None
               help="End to end, or a linear probe on the frozen encoder.")
 @click.option("--label-fraction", "label_fraction", type=float, default=1.0, show_default=True,
               help="Fraction of the training patients whose labels are used.")
+@_missing_leads_option("zero if the encoder was pretrained with lead_mask, else slice")
 @resume_options
 @_speed_options
 @click.pass_context
 def finetune_command(ctx, resume: bool, overwrite: bool, config_file: str | None, checkpoint: str | None, mode: str,
-                     label_fraction: float, **params) -> None:
+                     label_fraction: float, missing_leads: str | None, **params) -> None:
     """Fine-tune an encoder on one patient-level split; keep the best validation epoch; report test metrics."""
     from ecgcl.cli.render import print_metrics
     from ecgcl.protocol.once import finetune_once
@@ -165,7 +180,7 @@ def finetune_command(ctx, resume: bool, overwrite: bool, config_file: str | None
     with _progress(console) as reporter:
         result = finetune_once(config, checkpoint=checkpoint, given=given_options(ctx), mode=mode,
                                label_fraction=label_fraction, overwrite=overwrite, options=options,
-                               reporter=reporter)
+                               reporter=reporter, missing_leads=missing_leads)
     print_metrics(console, {k: v for k, v in result.row.items() if k != "history"}, f"{result.method}: test metrics")
     console.print(f"best checkpoint (epoch {result.row['best_epoch']}): {result.row['checkpoint']}", markup=False)
 
@@ -179,26 +194,57 @@ def finetune_command(ctx, resume: bool, overwrite: bool, config_file: str | None
 @config_options("evaluate")
 @click.option("--all-records", is_flag=True,
               help="Every labelled record, even on the training store (default there: the checkpoint's test records).")
+@_missing_leads_option("the fine-tuned checkpoint's own choice; else zero after lead_mask pretraining, slice "
+                       "otherwise")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the robustness perturbations.")
+@click.option("--out", type=click.Path(file_okay=False), default="robustness", show_default=True,
+              help="Folder for robustness.csv/json/png (with --robustness).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def evaluate_command(checkpoint: str, data: str, split_file: str | None, part: str, config_file: str | None,
-                     device: str, batch_size: int, all_records: bool, as_json: bool) -> None:
+                     device: str, batch_size: int, robustness: bool, robustness_extra: tuple[str, ...],
+                     all_records: bool, missing_leads: str | None, seed: int, out: str, as_json: bool) -> None:
     """Metrics of a fine-tuned CHECKPOINT (a *.best.pt) on a store.
 
     On the store it was trained on: its own test records (or --split-file/--part, or --all-records); on
-    another store: every record labelled for the checkpoint's task.
+    another store: every record labelled for the checkpoint's task. The store may hold a subset of the
+    checkpoint's leads, in any order (see --missing-leads). --robustness adds the robustness report.
     """
-    from ecgcl.engine.evaluate import evaluate_checkpoint
+    from ecgcl.engine.evaluate import open_evaluation
     from ecgcl.protocol.splits import read_split_file
 
     record_ids = read_split_file(split_file, part) if split_file else None
-    result = evaluate_checkpoint(checkpoint, data, device=device, batch_size=batch_size, record_ids=record_ids,
-                                 all_records=all_records)
+    if robustness_extra and not robustness:
+        raise EcgclError("--robustness-extra adds conditions to the robustness report; add --robustness")
+    evaluation = open_evaluation(checkpoint, data, device=device, batch_size=batch_size, record_ids=record_ids,
+                                 all_records=all_records, missing_leads=missing_leads)
+    result = {**evaluation.info(), **evaluation.metrics()}
+    report = None
+    if robustness:
+        from ecgcl.robustness.report import evaluation_robustness, summarise_robustness, write_robustness
+
+        rows, skipped = evaluation_robustness(evaluation, extra=robustness_extra, seed=seed)
+        summary = summarise_robustness(rows)
+        files = write_robustness(Path(out), rows, summary, skipped=skipped, seed=seed)
+        report = {"summary": summary, "skipped": skipped, "files": [str(f) for f in files]}
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        click.echo(json.dumps({**result, "robustness": report} if report else result, indent=2))
         return
     from ecgcl.cli.render import print_metrics
 
-    print_metrics(_console(), result, f"{Path(checkpoint).name} on {data}")
+    console = _console()
+    print_metrics(console, result, f"{Path(checkpoint).name} on {data}")
+    if report:
+        _print_robustness(console, report)
+
+
+def _print_robustness(console, report: dict[str, Any]) -> None:
+    """The robustness table, the conditions the store could not have, and where the files are."""
+    from ecgcl.robustness.report import robustness_table
+
+    console.print(robustness_table(report["summary"]))
+    for note in report["skipped"]:
+        console.print(f"skipped: {note}", style="dim", markup=False)
+    console.print(f"Robustness report: {', '.join(report['files'])}", markup=False)
 
 
 @click.command("embed")

@@ -110,12 +110,15 @@ def parse_part(part: str, kind: str = "augmentation", *, positional: bool = Fals
 _TEXT_ANNOTATIONS = ("str", "str | None", "Optional[str]")
 
 
-def build_component(registry: Registry, kind: str, part: str, *, positional: bool = False) -> Any:
+def build_component(registry: Registry, kind: str, part: str, *, positional: bool = False,
+                    context: dict[str, Any] | None = None) -> Any:
     """Build the registered component one spec part names (`noise:std=0.05`, or `has:AF,vs=NSR` for tasks).
 
     Values become int/float/bool/None with `parse_value`, except for parameters annotated `str`, which keep
     the text as given (so a class called `164889003` stays a string). Unknown names and options get the
     registry's "did you mean"; a factory that rejects a value with TypeError/ValueError becomes an EcgclError.
+    `context` holds what the data decides (e.g. `fs`, `leads`): the factory receives the entries its
+    signature names, unless the part sets them.
     """
     name, raw = parse_part(part, kind, positional=positional, raw=True)
     component = registry.get(kind, name)
@@ -127,14 +130,16 @@ def build_component(registry: Registry, kind: str, part: str, *, positional: boo
         raw = {first: raw.pop(None), **raw}
     kwargs = {key: value if key in parameters and parameters[key].annotation in _TEXT_ANNOTATIONS
               and value.lower() != "none" else parse_value(value) for key, value in raw.items()}
+    kwargs = {**{k: v for k, v in (context or {}).items() if k in parameters}, **kwargs}
     try:
         return registry.create(kind, name, **kwargs)
     except (TypeError, ValueError) as error:  # a plugin that validates with built-in exceptions
         raise EcgclError(f"{kind} {name!r}: {error}") from error
 
 
-def parse_augmentations(spec: str | None, registry: Registry) -> Compose:
-    """Build the `Compose` that `spec` (e.g. `permute:segments=5+noise:std=0.05`) describes."""
+def parse_augmentations(spec: str | None, registry: Registry, context: dict[str, Any] | None = None) -> Compose:
+    """Build the `Compose` that `spec` (e.g. `permute:segments=5+noise:std=0.05`) describes; `context` as for
+    `build_component`."""
     text = (spec or "").strip()
     if text.lower() in ("", "none"):
         return Compose((), "none")
@@ -142,7 +147,7 @@ def parse_augmentations(spec: str | None, registry: Registry) -> Compose:
     for raw in text.split("+"):
         if not raw.strip():
             raise EcgclError(f"augmentations: empty part in {spec!r}; join names with a single '+'")
-        parts.append(build_component(registry, "augmentation", raw))
+        parts.append(build_component(registry, "augmentation", raw, context=context))
     return Compose(parts, text)
 
 

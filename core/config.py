@@ -22,14 +22,16 @@ from ecgcl.protocol import SPLIT_STRATEGIES
 
 METHODS = ("pretrained_finetune", "pretrained_linear", "random_linear", "supervised")
 INPUTS = ("time", "fft")
+MISSING_LEADS = ("zero", "slice")  # what an encoder gets for trained leads a store lacks (ecgcl.engine.lead_mapping)
 TRAINING = ("run", "pretrain", "finetune")  # the commands that train a model
 
 
 def option(default: Any = None, help: str = "", *, commands: tuple[str, ...] = TRAINING, flag: str | None = None,
-           choices: tuple[str, ...] | None = None, factory: Any = None):
+           choices: tuple[str, ...] | None = None, factory: Any = None, repeatable: bool = False):
     """A config field and its command-line option: `help` text, the `commands` that take it, the option `flag`
-    (default `--field-name`) and the allowed `choices`."""
-    metadata = {"help": help, "commands": commands, "flag": flag, "choices": choices}
+    (default `--field-name`), the allowed `choices`, and whether a list is given by repeating the option
+    (for values that contain commas themselves) instead of comma-separated."""
+    metadata = {"help": help, "commands": commands, "flag": flag, "choices": choices, "repeatable": repeatable}
     if factory is not None:
         return field(default_factory=factory, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -79,6 +81,12 @@ class RunConfig:
                                           help="Comma-separated label fractions, e.g. 0.01,0.1,1.0.")
     methods: list[str] = option(factory=lambda: list(METHODS), commands=("run",),
                                 help="Comma-separated: pretrained_finetune,pretrained_linear,random_linear,supervised.")
+    robustness: bool = option(False, "Also score the test records under missing leads, noise, baseline wander and "
+                              "resampling (robustness.csv/json/png; the grid is in the README).",
+                              commands=("run", "evaluate"))
+    robustness_extra: list[str] = option(factory=list, commands=("run", "evaluate"), repeatable=True,
+                                         help="An extra robustness condition: any augmentation spec, e.g. "
+                                              "baseline_wander:amplitude=0.5 (repeatable).")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -121,6 +129,8 @@ class RunConfig:
         from ecgcl.protocol.strategies import parse_split
 
         parse_split(self.split, self.val_folds, self.test_folds)
+        if self.robustness_extra and not self.robustness:
+            raise EcgclError("--robustness-extra adds conditions to the robustness report; add --robustness")
 
     def check_methods(self) -> None:
         """For `ecgcl run`: every method must have what it needs (the pretrained ones need pretraining)."""
@@ -264,6 +274,12 @@ def _coerce(name: str, value: Any, annotation: str) -> Any:
         if annotation == "list[float]":
             items = value.split(",") if isinstance(value, str) else list(value)
             return [float(v) for v in items]
+        if annotation == "bool":
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if name == "robustness_extra":  # augmentation specs contain commas: one spec per item
+            return [str(v).strip() for v in ([value] if isinstance(value, str) else list(value)) if str(v).strip()]
         if annotation == "list[str]":
             items = value.split(",") if isinstance(value, str) else list(value)
             return [str(v).strip() for v in items if str(v).strip()]

@@ -1,4 +1,5 @@
-"""A checkpoint refuses a store with other leads, length or rate, and reports a different filter."""
+"""A checkpoint refuses a store with another length or rate, maps another lead order by name, and reports a
+different filter."""
 
 import numpy as np
 import pandas as pd
@@ -6,6 +7,7 @@ import pytest
 
 from ecgcl.data.store import open_store, write_store
 from ecgcl.engine.checkpoint import check_store_matches, same_preprocessing, store_meta
+from ecgcl.engine.lead_mapping import lead_plan_for
 from ecgcl.errors import EcgclError
 
 LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
@@ -24,11 +26,11 @@ def test_same_store_passes_and_lead_spelling_does_not_matter(tmp_path):
     check_store_matches(meta, make_store(tmp_path / "b", upper), source="ckpt")
 
 
-def test_other_lead_order_length_or_rate_is_refused(tmp_path):
+def test_another_lead_order_is_mapped_by_name_and_other_length_or_rate_is_refused(tmp_path):
     meta = store_meta(make_store(tmp_path / "a", LEADS))
     swapped = LEADS[1:2] + LEADS[:1] + LEADS[2:]
-    with pytest.raises(EcgclError, match="has II,I,III"):
-        check_store_matches(meta, make_store(tmp_path / "b", swapped), source="ckpt")
+    plan = lead_plan_for(meta, make_store(tmp_path / "b", swapped), None, source="ckpt")
+    assert plan.positions[:3] == (1, 0, 2) and plan.missing == () and not plan.identity
     with pytest.raises(EcgclError, match="200 samples at 100 Hz.*400 samples at 100 Hz"):
         check_store_matches(meta, make_store(tmp_path / "c", LEADS, samples=400), source="ckpt")
     with pytest.raises(EcgclError, match="at 500 Hz"):

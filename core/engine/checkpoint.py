@@ -107,17 +107,14 @@ def store_meta(store) -> dict[str, Any]:
 
 
 def check_store_matches(meta: dict[str, Any], store, *, source: str) -> None:
-    """Refuse a store whose leads, length or sampling rate differ from the checkpoint's training data."""
-    from ecgcl.data.leads import normalise_lead_name
+    """Refuse a store whose record length or sampling rate differ from the checkpoint's training data.
 
-    trained_leads = [normalise_lead_name(n) for n in meta.get("leads", [])]
-    store_leads = [normalise_lead_name(n) for n in store.leads]
-    if trained_leads and len(trained_leads) == len(store_leads) and trained_leads != store_leads:
-        raise EcgclError(f"{source} was trained on leads {','.join(trained_leads)} in that order, but store "
-                         f"{store.path} has {','.join(store_leads)}")
+    Leads are matched by name separately (`ecgcl.engine.lead_mapping.plan_leads`): a store may hold the
+    trained leads in another order, or a subset of them.
+    """
     expected = (meta["num_leads"], meta["length"], float(meta["fs"]))
     got = (int(store.signals.shape[1]), int(store.signals.shape[2]), store.fs)
-    if expected != got:
+    if expected[1:] != got[1:]:
         raise EcgclError(
             f"{source} was trained on {expected[0]} leads x {expected[1]} samples at {expected[2]:g} Hz, "
             f"but store {store.path} has {got[0]} leads x {got[1]} samples at {got[2]:g} Hz"

@@ -34,8 +34,11 @@ def encoder_state(checkpoint: dict[str, Any], *, source: str) -> dict[str, Any]:
 
 
 def compute_embeddings(encoder, store, rows: np.ndarray, *, window: int, representation: str, batch_size: int,
-                       device) -> np.ndarray:
-    """(len(rows), embed_dim) float32 embeddings of the store's `rows`, in that order, encoder in eval mode."""
+                       device, lead_adapter=None) -> np.ndarray:
+    """(len(rows), embed_dim) float32 embeddings of the store's `rows`, in that order, encoder in eval mode.
+
+    `lead_adapter` (see `ecgcl.engine.lead_mapping`) puts the store's leads into the encoder's layout first.
+    """
     import torch
 
     from ecgcl.engine.loops import _loader
@@ -45,7 +48,8 @@ def compute_embeddings(encoder, store, rows: np.ndarray, *, window: int, represe
     chunks = []
     with torch.no_grad():
         for signals, _, _ in _loader(store, rows, None, batch_size):
-            chunks.append(embed(encoder, signals.to(device), window=window, representation=representation).float().cpu())
+            batch = signals.to(device) if lead_adapter is None else lead_adapter.to(device)(signals.to(device))
+            chunks.append(embed(encoder, batch, window=window, representation=representation).float().cpu())
     return torch.cat(chunks).numpy() if chunks else np.zeros((0, encoder.embed_dim), dtype=np.float32)
 
 
@@ -67,12 +71,15 @@ def embed_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathLike
                      device: str = "auto", batch_size: int = 64, overwrite: bool = False) -> dict[str, Any]:
     """Embed the records of store `data` with the checkpoint's encoder and write `out` (see the module doc).
 
-    The store must have the leads, length and sampling rate the checkpoint was trained on. Returns a summary.
+    The store must have the length and sampling rate the checkpoint was trained on, and leads it knows (a
+    subset is mapped by name as `ecgcl finetune --missing-leads` would, with the default policy). Returns a
+    summary.
     """
     from ecgcl.data.store import open_store
-    from ecgcl.engine.checkpoint import check_store_matches, load_checkpoint, same_preprocessing
+    from ecgcl.engine.checkpoint import load_checkpoint, same_preprocessing
     from ecgcl.engine.device import select_device
     from ecgcl.engine.evaluate import encoder_from_meta
+    from ecgcl.engine.lead_mapping import lead_plan_for, slice_state
 
     out = Path(out)
     if out.suffix not in OUTPUT_SUFFIXES:
@@ -97,12 +104,12 @@ def embed_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathLike
     state = encoder_state(checkpoint, source=source)
     meta = checkpoint["meta"]
     store = open_store(data)
-    check_store_matches(meta, store, source=source)
+    plan = lead_plan_for(meta, store, meta.get("missing_leads"), source=source)
     rows = select_rows(store, record_ids, source=record_source)
-    encoder = encoder_from_meta(meta, registry, source=source)
-    encoder.load_state_dict(state)
+    encoder = encoder_from_meta(meta, registry, source=source, leads=list(plan.encoder_leads))
+    encoder.load_state_dict(slice_state(state, encoder, plan, source=source) if plan.policy == "slice" else state)
     vectors = compute_embeddings(encoder, store, rows, window=meta["window"], representation=meta["representation"],
-                                 batch_size=batch_size, device=select_device(device))
+                                 batch_size=batch_size, device=select_device(device), lead_adapter=plan.adapter())
     metadata = store.metadata.iloc[rows].reset_index(drop=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":

@@ -237,19 +237,23 @@ def pretrain(*, encoder: nn.Module, projection: nn.Module, loss_fn: nn.Module, a
 
 @torch.no_grad()
 def predict(model: Classifier, store: ECGStore, rows: np.ndarray, *, batch_size: int,
-            device: torch.device) -> np.ndarray:
+            device: torch.device, transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> np.ndarray:
     """Probabilities for the records `rows` ((N,) for binary tasks, (N, C) for multi-class and multi-label ones);
-    EcgclError when the model gives NaN/inf for any record, which no metric may score."""
+    EcgclError when the model gives NaN/inf for any record, which no metric may score. `transform` (e.g. a
+    robustness perturbation) is applied to each batch on `device` before the model."""
     check_batch_size(batch_size, minimum=1, why="predictions are made in batches of at least one record")
-    return check_finite_probabilities(_probabilities(model, store, rows, batch_size, device), what="the model")
+    return check_finite_probabilities(_probabilities(model, store, rows, batch_size, device, transform),
+                                      what="the model")
 
 
 @torch.no_grad()
 def _probabilities(model: Classifier, store: ECGStore, rows: np.ndarray, batch_size: int,
-                   device: torch.device) -> np.ndarray:
+                   device: torch.device, transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> np.ndarray:
     model.to(device).eval()
-    outputs = [probabilities(model(signals.to(device)), model.softmax).cpu()
-               for signals, _, _ in _loader(store, rows, None, batch_size)]
+    outputs = []
+    for signals, _, _ in _loader(store, rows, None, batch_size):
+        signals = signals.to(device)
+        outputs.append(probabilities(model(transform(signals) if transform else signals), model.softmax).cpu())
     return torch.cat(outputs).numpy().astype(np.float64)
 
 

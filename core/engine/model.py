@@ -38,20 +38,23 @@ class Classifier(nn.Module):
     """Encoder + linear classifier head: (B, L, T) recordings -> (B, outputs) logits.
 
     `softmax=True` for multi-class tasks (one class per record, trained with cross-entropy); otherwise each
-    output is a sigmoid (binary and multi-label tasks, trained with binary cross-entropy).
+    output is a sigmoid (binary and multi-label tasks, trained with binary cross-entropy). `lead_adapter`
+    (parameter-free, see `ecgcl.engine.lead_mapping`) puts the store's leads into the encoder's lead layout
+    first, e.g. zero-filling the leads a 1-lead store lacks.
     """
 
     def __init__(self, encoder: nn.Module, num_outputs: int, *, window: int, representation: str,
-                 dropout: float = 0.0, softmax: bool = False) -> None:
+                 dropout: float = 0.0, softmax: bool = False, lead_adapter: nn.Module | None = None) -> None:
         super().__init__()
         self.softmax = softmax
+        self.lead_adapter = lead_adapter if lead_adapter is not None else nn.Identity()
         self.encoder = encoder
         self.head = ClassifierHead(encoder.embed_dim, num_outputs, dropout=dropout)
         self.window = window
         self.representation = representation
 
     def features(self, batch: Tensor) -> Tensor:
-        return embed(self.encoder, batch, window=self.window, representation=self.representation)
+        return embed(self.encoder, self.lead_adapter(batch), window=self.window, representation=self.representation)
 
     def forward(self, batch: Tensor) -> Tensor:
         return self.head(self.features(batch))

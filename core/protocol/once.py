@@ -127,15 +127,17 @@ class FinetuneResult:
 @locks_results_folder
 def finetune_once(config: RunConfig, *, checkpoint: str | None = None, given: dict[str, Any] | None = None,
                   mode: str = "finetune", label_fraction: float = 1.0, overwrite: bool = False, options=None,
-                  reporter: Reporter | None = None, registry=None) -> FinetuneResult:
+                  reporter: Reporter | None = None, registry=None, missing_leads: str | None = None) -> FinetuneResult:
     """Fine-tune (or linear-probe) an encoder on one patient split, keep the best validation epoch and
     evaluate it on test; writes `OUT/config.json`, `OUT/METHOD.best.pt` and `OUT/metrics.json`.
 
     With a pretrained `checkpoint`, the model (encoder, its options, embedding size, input) comes from it;
-    `given` holds the options the user set, which must not contradict it.
+    `given` holds the options the user set, which must not contradict it. The store may hold a subset of
+    the checkpoint's leads: `missing_leads` (zero | slice, default by `ecgcl.engine.lead_mapping`) says what
+    the encoder gets for the others; the choice is recorded in the checkpoint and the result row.
     """
-    from ecgcl.engine.checkpoint import check_store_matches
     from ecgcl.engine.device import seed_everything
+    from ecgcl.engine.lead_mapping import lead_plan_for
     from ecgcl.engine.options import TrainOptions, training_options
     from ecgcl.protocol.results import write_json
     from ecgcl.protocol.runner import check_pretraining_excludes, finetune_split, prepare, run_finetuning
@@ -144,6 +146,8 @@ def finetune_once(config: RunConfig, *, checkpoint: str | None = None, given: di
     if not 0 < label_fraction <= 1:
         raise EcgclError(f"--label-fraction must be in (0, 1], got {label_fraction}")
     encoder_state, meta, notes = None, None, []
+    if missing_leads and not checkpoint:
+        raise EcgclError("--missing-leads maps a store onto a pretrained encoder's leads; it needs --checkpoint")
     if checkpoint:
         encoder_state, meta = checkpoint_model(checkpoint, given or {})
         config = dataclasses.replace(config, encoder=meta["encoder"], encoder_args=dict(meta["encoder_args"]),
@@ -152,9 +156,16 @@ def finetune_once(config: RunConfig, *, checkpoint: str | None = None, given: di
     if overwrite:
         discard_unfinished(out)
     exp = prepare(config, registry=registry, reporter=reporter)
+    pretrained: dict[str, Any] = {}
     if meta is not None:
-        check_store_matches(meta, exp.store, source=f"checkpoint {checkpoint}")
+        exp.lead_plan = lead_plan_for(meta, exp.store, missing_leads, source=f"checkpoint {checkpoint}")
         exp.window = meta["window"]
+        pretrained = {"pretrain_aug": meta.get("aug"), "missing_leads": exp.lead_plan.policy}
+        if exp.lead_plan.missing:
+            note = (f"leads {','.join(exp.lead_plan.missing)} of the checkpoint are not in the store: "
+                    f"--missing-leads {exp.lead_plan.policy}")
+            notes.append(note)
+            exp.reporter.message(note)
     targets, codes = exp.targets, exp.store.group_codes
     seed_everything(config.seed)
     split = finetune_split(exp)
@@ -172,7 +183,7 @@ def finetune_once(config: RunConfig, *, checkpoint: str | None = None, given: di
         row = run_finetuning(exp, method=method, encoder_state=encoder_state, train_rows=train, val_rows=split.val,
                              test_rows=split.test, folder=out, seed=config.seed,
                              unit={"repeat": 0, "seed": config.seed, "label_fraction": label_fraction,
-                                   "method": method})
+                                   "method": method, **pretrained})
     write_json(out / "metrics.json", row)
     (out / f"{method}.last.pt").unlink(missing_ok=True)  # finished: the best checkpoint remains
     return FinetuneResult(row, method, notes)

@@ -53,9 +53,13 @@ class Experiment:
     augmentation: Any
     window: int
     reporter: Reporter = field(default_factory=Reporter)
+    lead_plan: Any = None  # a `LeadPlan` when a pretrained encoder meets a store with other leads
 
     @property
     def in_leads(self) -> int:
+        """The leads the encoder takes: the store's, or those of the lead plan."""
+        if self.lead_plan is not None:
+            return len(self.lead_plan.encoder_leads)
         return int(self.store.signals.shape[1])
 
     def fingerprint(self, **unit: Any) -> dict[str, Any]:
@@ -73,7 +77,7 @@ class Experiment:
                 "num_outputs": self.targets.num_outputs if self.targets else 0,
                 "target_kind": self.targets.kind if self.targets else None,
                 "dropout": c.dropout, "aug": c.aug, "loss": c.loss, "loss_args": dict(c.loss_args),
-                **store_meta(self.store), **extra}
+                **store_meta(self.store), **(self.lead_plan.describe() if self.lead_plan else {}), **extra}
 
     def new_encoder(self, seed: int):
         """A freshly initialised encoder; the same seed gives the same weights."""
@@ -90,7 +94,8 @@ class Experiment:
 def resumable_settings(config: RunConfig) -> dict[str, Any]:
     """The settings saved work depends on; repeats, label fractions, methods, device and paths may change."""
     return {k: v for k, v in config.to_dict().items()
-            if k not in ("out", "device", "repeats", "label_fractions", "methods", "data")}
+            if k not in ("out", "device", "repeats", "label_fractions", "methods", "data", "robustness",
+                         "robustness_extra")}
 
 
 def check_results_folder(out: Path, config: RunConfig, ignore: tuple[str, ...] = ()) -> None:
@@ -147,7 +152,7 @@ def prepare(config: RunConfig, *, registry=None, reporter: Reporter | None = Non
     targets = task_targets(config.task, store.metadata, registry=registry, source=f"store {store.path}",
                            require_labels=need_labels)
     device = select_device(config.device)
-    augmentation = parse_augmentations(config.aug, registry)
+    augmentation = parse_augmentations(config.aug, registry, data_context(store))
     window = view_length(augmentation, store, device)
     if ("encoder", config.encoder) not in registry:
         registry.create("encoder", config.encoder)  # raises the registry's "did you mean" error
@@ -158,7 +163,18 @@ def prepare(config: RunConfig, *, registry=None, reporter: Reporter | None = Non
     registry.create("loss", config.loss, **config.loss_args)
     if represented_length(window, config.input) < 2:
         raise EcgclError(f"views of {window} samples are too short for --input {config.input}")
+    if config.robustness:  # a bad --robustness-extra fails now, not after training
+        from ecgcl.robustness.grid import robustness_grid
+        from ecgcl.robustness.perturb import build_perturbation
+
+        for condition in robustness_grid(store.leads, store.fs, config.robustness_extra)[0]:
+            build_perturbation(condition, registry=registry, store_leads=store.leads, fs=store.fs)
     return experiment
+
+
+def data_context(store) -> dict[str, Any]:
+    """What the data decides for the components: the sampling rate and the lead names."""
+    return {"fs": float(store.fs), "leads": list(store.leads)}
 
 
 def view_length(augmentation, store, device) -> int:
@@ -271,6 +287,7 @@ def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, 
     import torch
 
     from ecgcl.engine.device import derive_seed
+    from ecgcl.engine.lead_mapping import slice_state
     from ecgcl.engine.loops import predict, train_classifier
     from ecgcl.engine.model import Classifier
     from ecgcl.engine.checkpoint import save_checkpoint
@@ -278,11 +295,14 @@ def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, 
 
     c = exp.config
     encoder = exp.new_encoder(derive_seed(seed, "init"))
+    plan = exp.lead_plan
     if encoder_state is not None:
+        if plan is not None and plan.policy == "slice":
+            encoder_state = slice_state(encoder_state, encoder, plan, source="the pretrained encoder")
         encoder.load_state_dict(encoder_state)
     torch.manual_seed(derive_seed(seed, method, "head"))
     model = Classifier(encoder, exp.targets.num_outputs, window=exp.window, representation=c.input, dropout=c.dropout,
-                       softmax=exp.targets.multiclass)
+                       softmax=exp.targets.multiclass, lead_adapter=plan.adapter() if plan is not None else None)
     mode = "linear" if method.endswith("linear") else "finetune"
     stem = folder / method
     exp.reporter.stage(f"{_label(unit)}({len(train_rows)} train records)", c.finetune_epochs)
@@ -325,6 +345,8 @@ class ProtocolResult:
     summary: list[dict[str, Any]]
     out: Path
     split_note: str = ""
+    robustness: list[dict[str, Any]] | None = None  # the robustness summary, with --robustness
+    robustness_skipped: list[str] = field(default_factory=list)
 
 
 @locks_results_folder
@@ -353,6 +375,7 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
     codes, key = store.group_codes, targets.stratify_key()  # patients joined by duplicate records
     needs_pretraining = any(m.startswith("pretrained") for m in config.methods)
     rows: list[dict[str, Any]] = []
+    robustness_rows: list[dict[str, Any]] = []
     pretrain_histories: dict[int, list] = {}
     for repeat in range(config.repeats):
         seed = config.seed + repeat
@@ -389,24 +412,66 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
             for method in config.methods:
                 unit = {"repeat": repeat, "seed": seed, "label_fraction": fraction, "method": method}
                 result_file = sub / f"{method}.json"
-                if result_file.is_file():
-                    saved = json.loads(result_file.read_text())
-                    if saved.get("fingerprint") == exp.fingerprint(stage="classifier", **unit):
-                        rows.append(_restore_nan(saved))
-                        exp.reporter.message(f"{_label(unit)}already finished")
-                        continue
-                state = encoder_state if method.startswith("pretrained") else None
-                row = run_finetuning(exp, method=method, encoder_state=state, train_rows=train_rows,
-                                     val_rows=split.val, test_rows=split.test, folder=sub, seed=seed, unit=unit,
-                                     on_epoch_end=on_epoch_end)
-                write_json(result_file, {**row, "fingerprint": exp.fingerprint(stage="classifier", **unit)})
-                (sub / f"{method}.last.pt").unlink(missing_ok=True)  # finished: the best checkpoint remains
+                saved = json.loads(result_file.read_text()) if result_file.is_file() else {}
+                if saved.get("fingerprint") == exp.fingerprint(stage="classifier", **unit):
+                    row = _restore_nan(saved)
+                    exp.reporter.message(f"{_label(unit)}already finished")
+                else:
+                    state = encoder_state if method.startswith("pretrained") else None
+                    row = run_finetuning(exp, method=method, encoder_state=state, train_rows=train_rows,
+                                         val_rows=split.val, test_rows=split.test, folder=sub, seed=seed, unit=unit,
+                                         on_epoch_end=on_epoch_end)
+                    write_json(result_file, {**row, "fingerprint": exp.fingerprint(stage="classifier", **unit)})
+                    (sub / f"{method}.last.pt").unlink(missing_ok=True)  # finished: the best checkpoint remains
                 rows.append(row)
+                if config.robustness:
+                    robustness_rows += unit_robustness(exp, row, split.test, sub)
     summary = summarise(rows)
     write_tables(out, rows, summary)
     plot_loss_curves(out / "loss_curves.png", pretrain_histories, rows)
     plot_label_efficiency(out / "label_efficiency.png", summary)
-    return ProtocolResult(rows, summary, out, strategy.describe())
+    result = ProtocolResult(rows, summary, out, strategy.describe())
+    if config.robustness:
+        from ecgcl.robustness.grid import robustness_grid
+        from ecgcl.robustness.report import summarise_robustness, write_robustness
+
+        _, skipped = robustness_grid(store.leads, store.fs, config.robustness_extra)
+        result.robustness = summarise_robustness(robustness_rows)
+        result.robustness_skipped = skipped
+        write_robustness(out, robustness_rows, result.robustness, skipped=skipped, seed=config.seed)
+    return result
+
+
+def unit_robustness(exp: Experiment, row: dict[str, Any], test_rows: np.ndarray, folder: Path) -> list[dict[str, Any]]:
+    """The robustness scores of one finished unit (its best checkpoint on its test records), computed once.
+
+    They are kept in `<method>.robustness.json` beside the unit's result, keyed by the grid's settings, so a
+    resumed run (or `--resume --robustness` on a finished one) scores only what is new.
+    """
+    import json
+
+    from ecgcl.engine.checkpoint import load_checkpoint
+    from ecgcl.engine.evaluate import load_classifier
+    from ecgcl.protocol.results import write_json
+    from ecgcl.robustness.grid import robustness_grid
+    from ecgcl.robustness.report import score_conditions
+
+    c = exp.config
+    unit = {k: row[k] for k in ("repeat", "seed", "label_fraction", "method")}
+    key = {"extra": list(c.robustness_extra), "seed": row["seed"], "checkpoint_epoch": row["best_epoch"]}
+    path = folder / f"{row['method']}.robustness.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved.get("key") == key:
+            return [{**unit, **r} for r in saved["scores"]]
+    conditions, _ = robustness_grid(exp.store.leads, exp.store.fs, c.robustness_extra)
+    source = f"checkpoint {row['checkpoint']}"
+    model = load_classifier(load_checkpoint(row["checkpoint"]), exp.registry, source=source)
+    scores = score_conditions(model, exp.store, test_rows, exp.targets.y, conditions, registry=exp.registry,
+                              seed=row["seed"], device=exp.device, batch_size=c.batch_size,
+                              threshold=row.get("threshold", 0.5))
+    write_json(path, {"key": key, "scores": scores})
+    return [{**unit, **r} for r in scores]
 
 
 def _fingerprint_of(path: Path) -> dict | None:
