@@ -31,8 +31,10 @@ class Compose(Augmentation):
 
     name = "compose"
 
-    def __init__(self, parts: list[Augmentation] | tuple[Augmentation, ...] = (), spec: str = "") -> None:
+    def __init__(self, parts: list[Augmentation] | tuple[Augmentation, ...] = (), spec: str = "",
+                 components: tuple = ()) -> None:
         self.parts = tuple(parts)
+        self.components = tuple(components) or (None,) * len(self.parts)  # the registry entries, for messages
         pairing = [p for p in self.parts if getattr(p, "pairs_views", False)]
         if len(pairing) > 1:
             names = ", ".join(p.name for p in pairing)
@@ -62,6 +64,10 @@ class Compose(Augmentation):
 
     def __len__(self) -> int:
         return len(self.parts)
+
+    def describe(self) -> str:
+        """The parts as built, with every option (runtime-provided ones included): `BaselineWander(fs=500.0, ...)`."""
+        return " + ".join(repr(p) for p in self.parts) or "none"
 
     def __repr__(self) -> str:
         return f"Compose({self.spec!r})"
@@ -110,16 +116,20 @@ def parse_part(part: str, kind: str = "augmentation", *, positional: bool = Fals
 _TEXT_ANNOTATIONS = ("str", "str | None", "Optional[str]")
 
 
-def build_component(registry: Registry, kind: str, part: str, *, positional: bool = False,
-                    context: dict[str, Any] | None = None) -> Any:
+def build_component(registry: Registry, kind: str, part: str, *, positional: bool = False, context=None,
+                    where: str = "") -> Any:
     """Build the registered component one spec part names (`noise:std=0.05`, or `has:AF,vs=NSR` for tasks).
 
     Values become int/float/bool/None with `parse_value`, except for parameters annotated `str`, which keep
     the text as given (so a class called `164889003` stays a string). Unknown names and options get the
     registry's "did you mean"; a factory that rejects a value with TypeError/ValueError becomes an EcgclError.
-    `context` holds what the data decides (e.g. `fs`, `leads`): the factory receives the entries its
-    signature names, unless the part sets them.
+    `context` (an `ecgcl.context.RuntimeContext`) gives the factory the runtime values it names (`fs`,
+    `leads`, ...); an option of the spec that the runtime provides is refused, naming `where` it was set. A plain dict
+    context (what the data decides, e.g. `{"fs": 500.0}`) fills the options its factory names unless the part sets
+    them.
     """
+    from ecgcl.context import create_component
+
     name, raw = parse_part(part, kind, positional=positional, raw=True)
     component = registry.get(kind, name)
     parameters = {p.name: p for p in component.parameters}
@@ -130,25 +140,30 @@ def build_component(registry: Registry, kind: str, part: str, *, positional: boo
         raw = {first: raw.pop(None), **raw}
     kwargs = {key: value if key in parameters and parameters[key].annotation in _TEXT_ANNOTATIONS
               and value.lower() != "none" else parse_value(value) for key, value in raw.items()}
-    kwargs = {**{k: v for k, v in (context or {}).items() if k in parameters}, **kwargs}
-    try:
-        return registry.create(kind, name, **kwargs)
-    except (TypeError, ValueError) as error:  # a plugin that validates with built-in exceptions
-        raise EcgclError(f"{kind} {name!r}: {error}") from error
+    where = where or "{key}=... from " + part.strip()
+    if isinstance(context, dict):
+        kwargs = {**{k: v for k, v in context.items() if k in parameters}, **kwargs}
+        context = None
+    return create_component(registry, kind, name, kwargs, context, where=where)
 
 
-def parse_augmentations(spec: str | None, registry: Registry, context: dict[str, Any] | None = None) -> Compose:
-    """Build the `Compose` that `spec` (e.g. `permute:segments=5+noise:std=0.05`) describes; `context` as for
-    `build_component`."""
+def parse_augmentations(spec: str | None, registry: Registry, context=None) -> Compose:
+    """Build the `Compose` that `spec` (e.g. `permute:segments=5+noise:std=0.05`) describes.
+
+    `context` (an `ecgcl.context.RuntimeContext`) gives each part the runtime values its factory names (`fs`,
+    `leads`, ...); without it, a factory's own defaults apply.
+    """
     text = (spec or "").strip()
     if text.lower() in ("", "none"):
         return Compose((), "none")
-    parts = []
+    parts, components = [], []
     for raw in text.split("+"):
         if not raw.strip():
             raise EcgclError(f"augmentations: empty part in {spec!r}; join names with a single '+'")
-        parts.append(build_component(registry, "augmentation", raw, context=context))
-    return Compose(parts, text)
+        parts.append(build_component(registry, "augmentation", raw, context=context,
+                                     where="{key}=... from --aug " + raw.strip()))
+        components.append(registry.get("augmentation", parse_part(raw, "augmentation")[0]))
+    return Compose(parts, text, tuple(components))
 
 
 def draw_views(augmentation: Augmentation, batch: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:

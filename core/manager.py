@@ -74,8 +74,8 @@ class PluginManager:
         """Register the plugins shipped inside ecgcl; a failure here is a bug and raises."""
         from ecgcl import __version__
 
-        source = Source("ecgcl", __version__)
         for module_name in BUILTIN_MODULES:
+            source = Source("ecgcl", __version__, module_name)
             try:
                 module = importlib.import_module(module_name)
             except ModuleNotFoundError as error:
@@ -94,7 +94,8 @@ class PluginManager:
                 continue
             try:
                 plugin = entry_point.load()
-                self.register(plugin, f"{distribution}:{entry_point.name}", Source(distribution, version))
+                self.register(plugin, f"{distribution}:{entry_point.name}",
+                              Source(distribution, version, entry_point.name))
             except (Exception, SystemExit) as error:  # a broken plugin (even one calling sys.exit) never stops the rest
                 failure = PluginFailure(entry_point.name, distribution, version, _describe(error))
                 if strict:

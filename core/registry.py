@@ -42,10 +42,11 @@ class Parameter:
 
 @dataclass(frozen=True)
 class Source:
-    """The distribution that registered a component."""
+    """The distribution that registered a component, and the plugin (entry point or built-in module) in it."""
 
     name: str
     version: str
+    plugin: str = ""
 
 
 @dataclass(frozen=True)

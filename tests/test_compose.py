@@ -100,7 +100,7 @@ def test_a_plugin_raising_value_error_becomes_an_ecgcl_error(registry):
 
     local = Registry()
     local.add("picky", picky, kind="augmentation")
-    with pytest.raises(EcgclError, match="'picky': level must be <= 3"):
+    with pytest.raises(EcgclError, match=r"augmentation 'picky' \(unknown\): level must be <= 3"):
         parse_augmentations("picky:level=9", local)
 
 

@@ -12,10 +12,17 @@ from ecgcl.heads import ClassifierHead
 
 
 def build_encoder(registry, name: str, *, in_leads: int, window: int, representation: str, embed_dim: int,
-                  encoder_args: dict[str, Any]) -> nn.Module:
-    """An encoder from the registry for `window` time samples in the given input representation."""
-    return registry.create("encoder", name, in_leads=in_leads, length=represented_length(window, representation),
-                           embed_dim=embed_dim, **encoder_args)
+                  encoder_args: dict[str, Any], context=None) -> nn.Module:
+    """An encoder from the registry for `window` time samples in the given input representation.
+
+    The runtime values its factory names (`in_leads`, `length`, `embed_dim`, and from `context`: `fs`,
+    `leads`, `device`) are passed by name; `encoder_args` are the user's options only.
+    """
+    from ecgcl.context import RuntimeContext, create_component
+
+    context = (context or RuntimeContext()).replace(in_leads=in_leads, embed_dim=embed_dim,
+                                                    length=represented_length(window, representation))
+    return create_component(registry, "encoder", name, dict(encoder_args), context, where="--encoder-arg {key}")
 
 
 def embed(encoder: nn.Module, batch: Tensor, *, window: int, representation: str) -> Tensor:

@@ -54,6 +54,7 @@ class Experiment:
     window: int
     reporter: Reporter = field(default_factory=Reporter)
     lead_plan: Any = None  # a `LeadPlan` when a pretrained encoder meets a store with other leads
+    context: Any = None  # the `RuntimeContext` of the store and device, passed to component factories by name
 
     @property
     def in_leads(self) -> int:
@@ -88,7 +89,19 @@ class Experiment:
         torch.manual_seed(seed)
         return build_encoder(self.registry, self.config.encoder, in_leads=self.in_leads, window=self.window,
                              representation=self.config.input, embed_dim=self.config.embed_dim,
-                             encoder_args=self.config.encoder_args)
+                             encoder_args=self.config.encoder_args, context=self.context)
+
+    def new_loss(self):
+        """The contrastive loss with the user's `--loss-arg` options and the runtime values it names."""
+        from ecgcl.context import create_component
+
+        return create_component(self.registry, "loss", self.config.loss, dict(self.config.loss_args), self.context,
+                                where="--loss-arg {key}")
+
+    def components(self) -> list:
+        """The registry entries of the chosen encoder, loss and augmentation parts (for error messages)."""
+        return [self.registry.get("encoder", self.config.encoder), self.registry.get("loss", self.config.loss),
+                *getattr(self.augmentation, "components", ())]
 
 
 def resumable_settings(config: RunConfig) -> dict[str, Any]:
@@ -136,10 +149,10 @@ def prepare(config: RunConfig, *, registry=None, reporter: Reporter | None = Non
     With `need_labels=False` (pretraining alone) a store without labels for the task is fine: `targets` is None.
     """
     from ecgcl.compose import parse_augmentations
+    from ecgcl.context import RuntimeContext
     from ecgcl.data.store import open_store
     from ecgcl.data.tasks import task_targets
     from ecgcl.engine.device import select_device
-    from ecgcl.engine.inputs import represented_length
 
     if config.is_grid:
         raise EcgclError("one experiment takes one --aug and one --encoder; `ecgcl run` splits a grid into cells")
@@ -152,17 +165,13 @@ def prepare(config: RunConfig, *, registry=None, reporter: Reporter | None = Non
     targets = task_targets(config.task, store.metadata, registry=registry, source=f"store {store.path}",
                            require_labels=need_labels)
     device = select_device(config.device)
-    augmentation = parse_augmentations(config.aug, registry, data_context(store))
-    window = view_length(augmentation, store, device)
-    if ("encoder", config.encoder) not in registry:
-        registry.create("encoder", config.encoder)  # raises the registry's "did you mean" error
-    if ("loss", config.loss) not in registry:
-        registry.create("loss", config.loss)
-    experiment = Experiment(config, store, targets, registry, device, augmentation, window, reporter or Reporter())
-    experiment.new_encoder(0)  # fails early, naming the option, for bad --encoder-arg values
-    registry.create("loss", config.loss, **config.loss_args)
-    if represented_length(window, config.input) < 2:
-        raise EcgclError(f"views of {window} samples are too short for --input {config.input}")
+    registry.get("encoder", config.encoder)  # unknown names: the registry's "did you mean" error
+    registry.get("loss", config.loss)
+    context = RuntimeContext.of_store(store, device)
+    augmentation = parse_augmentations(config.aug, registry, context)
+    experiment = Experiment(config, store, targets, registry, device, augmentation, 0, reporter or Reporter(),
+                            context=context)
+    experiment.window = check_components(experiment)
     if config.robustness:  # a bad --robustness-extra fails now, not after training
         from ecgcl.robustness.grid import robustness_grid
         from ecgcl.robustness.perturb import build_perturbation
@@ -177,20 +186,46 @@ def data_context(store) -> dict[str, Any]:
     return {"fs": float(store.fs), "leads": list(store.leads)}
 
 
-def view_length(augmentation, store, device) -> int:
-    """The length of the augmented views (CLOCS segments are shorter than the record), from one dummy batch."""
+def check_components(exp: Experiment) -> int:
+    """Run each chosen component once on a few of the store's records (see `ecgcl.contracts`) before any
+    training; returns the length of the augmented views (CLOCS segments are shorter than the record)."""
     import torch
 
-    leads, length = store.signals.shape[1:]
-    dummy = torch.zeros(2, leads, length, device=device)
-    generator = torch.Generator(device=device).manual_seed(0)
-    view, _ = augmentation.views(dummy, generator)
-    if view.shape[1] != leads or view.shape[2] > length:
-        raise EcgclError(f"augmentation {augmentation!r} returns views of shape {tuple(view.shape[1:])} for records "
-                         f"of {leads} leads x {length} samples; views must keep the leads and not grow")
-    return int(view.shape[2])
+    from ecgcl.contracts import check_augmentation, check_encoder, check_loss
+    from ecgcl.engine.inputs import represent, represented_length
+
+    c = exp.config
+    rows = np.arange(min(4, len(exp.store))) if len(exp.store) >= 2 else np.zeros(2, dtype=int)
+    dummy = torch.as_tensor(np.asarray(exp.store.signals[rows]), dtype=torch.float32, device=exp.device)
+    generator = torch.Generator(device=exp.device).manual_seed(0)
+    window = check_augmentation(exp.augmentation, dummy, generator)
+    if represented_length(window, c.input) < 2:
+        raise EcgclError(f"views of {window} samples are too short for --input {c.input}")
+    if len(exp.augmentation):
+        exp.reporter.message(f"augmentation as built: {exp.augmentation.describe()}")
+    exp.window = window
+    encoder, loss = exp.new_encoder(0), exp.new_loss()
+    check_encoder(encoder.to(exp.device), exp.registry.get("encoder", c.encoder),
+                  represent(dummy[..., :window], c.input))
+    check_loss(loss.to(exp.device), exp.registry.get("loss", c.loss), len(rows), c.projection_dim, exp.device)
+    return window
 
 
+def _blaming_plugins(stage: Callable) -> Callable:
+    """Run a training stage so that an exception from a third-party component names its plugin (one line)."""
+    from functools import wraps
+
+    @wraps(stage)
+    def run(exp: Experiment, *args: Any, **kwargs: Any):
+        from ecgcl.contracts import blame_plugins
+
+        with blame_plugins(exp.components()):
+            return stage(exp, *args, **kwargs)
+
+    return run
+
+
+@_blaming_plugins
 def run_pretraining(exp: Experiment, rows: np.ndarray, folder: Path, seed: int, *, unit: dict[str, Any],
                     on_epoch_end=None):
     """Pretrain a fresh encoder on `rows`; writes `pretrain.last.pt` (resume) and `pretrain.pt` (the encoder)."""
@@ -202,7 +237,7 @@ def run_pretraining(exp: Experiment, rows: np.ndarray, folder: Path, seed: int, 
     c = exp.config
     encoder = exp.new_encoder(derive_seed(seed, "init"))
     projection = ProjectionHead(encoder.embed_dim, encoder.embed_dim, c.projection_dim)
-    loss_fn = exp.registry.create("loss", c.loss, **c.loss_args)
+    loss_fn = exp.new_loss()
     patient_ids = exp.store.metadata["patient_id"].astype(str).to_numpy()
     heldout = np.setdiff1d(np.unique(patient_ids), patient_ids[rows])
     meta = exp.meta(stage="pretrain", pool_records=int(len(rows)), heldout_patients=heldout.tolist(), **unit)
@@ -280,6 +315,7 @@ def _label(unit: dict[str, Any]) -> str:
     return " · ".join(parts) + (" · " if parts else "")
 
 
+@_blaming_plugins
 def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, train_rows: np.ndarray,
                    val_rows: np.ndarray, test_rows: np.ndarray, folder: Path, seed: int, unit: dict[str, Any],
                    on_epoch_end=None) -> dict[str, Any]:
