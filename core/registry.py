@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+from ecgcl.context import RUNTIME_OPTIONS
 from ecgcl.errors import EcgclError, UnknownComponentError, did_you_mean
 
 # The component kinds and the hook that registers each: the one list every other place imports.
@@ -64,6 +65,11 @@ class Component:
     def parameter_names(self) -> list[str]:
         return [p.name for p in self.parameters]
 
+    @property
+    def doc(self) -> str:
+        """The factory's whole docstring (the description is its first line)."""
+        return inspect.getdoc(self.factory) or self.description
+
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready description (used by `ecgcl list-plugins --json`)."""
         return {
@@ -72,9 +78,11 @@ class Component:
             "description": self.description,
             "source": self.source.name,
             "version": self.source.version,
+            "plugin": self.source.plugin,
             "aliases": list(self.aliases),
             "parameters": [
-                {"name": p.name, "required": p.required, "default": _jsonable(p.default), "annotation": p.annotation}
+                {"name": p.name, "required": p.required, "default": _jsonable(p.default), "annotation": p.annotation,
+                 "runtime": p.name in RUNTIME_OPTIONS}
                 for p in self.parameters
             ],
         }

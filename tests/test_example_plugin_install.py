@@ -64,7 +64,36 @@ def plugin_venv(tmp_path_factory) -> Path:
 
 def ecgcl_cli(python: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECGCL_")}
-    return subprocess.run([python, "-m", "ecgcl.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+    env["COLUMNS"] = "200"
+    return subprocess.run([python, "-m", "ecgcl.cli", *map(str, args)], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def store_500hz(tiny_store, tmp_path_factory) -> Path:
+    """The tiny real PTB-XL store resampled to 500 Hz (5000 samples per record)."""
+    import numpy as np
+    from scipy.signal import resample_poly
+
+    from ecgcl.data.store import open_store, write_store
+
+    store = open_store(tiny_store)
+    signals = resample_poly(np.asarray(store.signals), 5, 1, axis=-1).astype(np.float32)
+    return write_store(tmp_path_factory.mktemp("fs500") / "store", signals, store.metadata.assign(fs=500.0),
+                       {**store.manifest, "fs": 500.0, "length": signals.shape[2]})
+
+
+@pytest.mark.parametrize("fs", [100.0, 500.0])
+def test_run_with_the_plugins_encoder_and_augmentation_at_any_rate(plugin_venv, store_500hz, tmp_path, fs):
+    """The README's promise: `pip install` of a plugin is all it takes, at the store's own sampling rate."""
+    data = ["--data", store_500hz] if fs == 500.0 else []  # 100 Hz: the sample embedded in ecgcl
+    result = ecgcl_cli(plugin_venv, "run", "--encoder", "gap_cnn", "--aug", "baseline_wander+noise", *data,
+                       "--out", tmp_path / "results", "--repeats", "1", "--pretrain-epochs", "1",
+                       "--finetune-epochs", "1", "--methods", "pretrained_linear", "--embed-dim", "16",
+                       "--projection-dim", "16", "--device", "cpu")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"BaselineWander(fs={fs}," in result.stdout  # the augmentation as built, with the store's rate
+    assert (tmp_path / "results" / "metrics.csv").is_file()
 
 
 def test_installed_plugin_is_listed_with_its_source(plugin_venv):
@@ -73,8 +102,9 @@ def test_installed_plugin_is_listed_with_its_source(plugin_venv):
     components = {(c["kind"], c["name"]): c for c in json.loads(result.stdout)["components"]}
     for key in (("augmentation", "baseline_wander"), ("encoder", "gap_cnn"), ("task", "age_at_least")):
         assert components[key]["source"] == "ecgcl-example-plugin"
-        assert components[key]["version"] == "0.2.0"
-    assert "amplitude" in [p["name"] for p in components[("augmentation", "baseline_wander")]["parameters"]]
+        assert components[key]["version"] == "0.3.0"
+    params = {p["name"]: p for p in components[("augmentation", "baseline_wander")]["parameters"]}
+    assert params["fs"]["runtime"] and not params["amplitude"]["runtime"]
 
 
 def test_broken_plugin_is_reported_and_does_not_stop_the_cli(plugin_venv):

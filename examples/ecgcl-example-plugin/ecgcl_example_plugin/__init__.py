@@ -1,4 +1,8 @@
-"""An example ecgcl plugin: the module itself is the pluggy plugin, found through the `ecgcl` entry point."""
+"""An example ecgcl plugin: the module itself is the pluggy plugin, found through the `ecgcl` entry point.
+
+Both components work in physical units and take the store's sampling rate from the runtime: a factory
+parameter named `fs` (likewise `leads`, `length`, `in_leads`, `device`) is filled by ecgcl, never by the user.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +19,21 @@ from ecgcl.interfaces import Augmentation, Encoder, Task, TaskTargets
 
 
 class BaselineWander(Augmentation):
-    """Add a slow sinusoidal baseline drift scaled to each lead's standard deviation."""
+    """Add a slow sinusoidal baseline drift scaled to each lead's standard deviation.
 
-    def __init__(self, amplitude: float = 0.2, min_hz: float = 0.05, max_hz: float = 0.5, fs: float = 100.0) -> None:
+    Baseline wander from respiration and electrode motion lies below about 0.5 Hz (Moody, Muldrow & Mark,
+    "A noise stress test for arrhythmia detectors", Computers in Cardiology 1984). One random frequency in
+    [min_hz, max_hz] and phase per recording; `fs` (Hz) comes from the store.
+    """
+
+    name = "baseline_wander"
+
+    def __init__(self, fs: float, amplitude: float = 0.2, min_hz: float = 0.05, max_hz: float = 0.5) -> None:
         if not 0 <= amplitude:
-            raise ValueError(f"baseline_wander: amplitude must be >= 0, got {amplitude}")
+            raise ValueError(f"amplitude must be >= 0, got {amplitude}")
         if not 0 < min_hz <= max_hz < fs / 2:
-            raise ValueError(f"baseline_wander: need 0 < min_hz <= max_hz < fs/2, got {min_hz}, {max_hz}, fs={fs}")
-        self.amplitude, self.min_hz, self.max_hz, self.fs = amplitude, min_hz, max_hz, fs
+            raise ValueError(f"need 0 < min_hz <= max_hz < fs/2, got {min_hz}, {max_hz}, fs={fs}")
+        self.fs, self.amplitude, self.min_hz, self.max_hz = float(fs), amplitude, min_hz, max_hz
 
     def __call__(self, batch: Tensor, generator: torch.Generator) -> Tensor:
         b, _, t = batch.shape
@@ -35,16 +46,26 @@ class BaselineWander(Augmentation):
 
 
 class GapCNN(Encoder):
-    """Two convolution blocks and global average pooling: a compact encoder for any lead count and length."""
+    """Two convolution blocks and global average pooling: a compact encoder for any lead count, length and rate.
 
-    def __init__(self, in_leads: int = 12, length: int = 1000, embed_dim: int = 64, width: int = 32, kernel_size: int = 7) -> None:
+    The kernels span `kernel_ms` milliseconds (about a QRS complex) at the store's sampling rate `fs`, so the
+    receptive field means the same at 100 Hz and at 500 Hz (Lin, Chen & Yan, "Network in network", 2014, for
+    global average pooling).
+    """
+
+    def __init__(self, in_leads: int, length: int, fs: float, embed_dim: int = 64, width: int = 32,
+                 kernel_ms: float = 70.0) -> None:
         super().__init__(in_leads, length, embed_dim)
-        pad = kernel_size // 2
+        if kernel_ms <= 0:
+            raise ValueError(f"kernel_ms must be > 0, got {kernel_ms}")
+        samples = max(3, round(kernel_ms * fs / 1000))
+        self.kernel_size = samples + (samples % 2 == 0)  # odd, so the padding keeps the length
+        pad = self.kernel_size // 2
         self.net = nn.Sequential(
-            nn.Conv1d(in_leads, width, kernel_size, padding=pad),
+            nn.Conv1d(in_leads, width, self.kernel_size, padding=pad),
             nn.BatchNorm1d(width),
             nn.ReLU(),
-            nn.Conv1d(width, embed_dim, kernel_size, padding=pad, stride=2),
+            nn.Conv1d(width, embed_dim, self.kernel_size, padding=pad, stride=2),
             nn.BatchNorm1d(embed_dim),
             nn.ReLU(),
             nn.AdaptiveAvgPool1d(1),

@@ -1,7 +1,10 @@
 """Tests of the example plugin itself, run against an installed ecgcl."""
 
+import pytest
 import torch
 
+from ecgcl.context import RuntimeContext, create_component
+from ecgcl.errors import EcgclError
 from ecgcl.manager import PluginManager
 from ecgcl.registry import Source
 
@@ -10,7 +13,7 @@ import ecgcl_example_plugin
 
 def make_registry():
     manager = PluginManager()
-    manager.register(ecgcl_example_plugin, "example", Source("ecgcl-example-plugin", "test"))
+    manager.register(ecgcl_example_plugin, "example", Source("ecgcl-example-plugin", "test", "example"))
     return manager.registry
 
 
@@ -33,7 +36,7 @@ def test_age_task_targets():
 def test_baseline_wander_is_slow_scaled_and_per_sample():
     batch = torch.randn(4, 12, 1000)
     gen = torch.Generator().manual_seed(0)
-    out = make_registry().create("augmentation", "baseline_wander", amplitude=0.5)(batch, gen)
+    out = make_registry().create("augmentation", "baseline_wander", amplitude=0.5, fs=100.0)(batch, gen)
     drift = out - batch
     assert out.shape == batch.shape
     ratio = drift.abs().amax(dim=-1) / batch.std(dim=-1)
@@ -41,6 +44,27 @@ def test_baseline_wander_is_slow_scaled_and_per_sample():
     assert not torch.allclose(drift[0, 0] / batch[0, 0].std(), drift[1, 0] / batch[1, 0].std())
 
 
-def test_gap_cnn_maps_to_embed_dim():
-    encoder = make_registry().create("encoder", "gap_cnn", in_leads=3, length=500, embed_dim=16)
+@pytest.mark.parametrize("fs", [100.0, 500.0])
+def test_the_runtime_gives_the_store_rate_and_the_drift_stays_below_half_a_hertz(fs):
+    context = RuntimeContext(fs=fs, leads=("I",), length=int(10 * fs), in_leads=1)
+    wander = create_component(make_registry(), "augmentation", "baseline_wander", {"amplitude": 1.0}, context,
+                              where="{key}")
+    assert wander.fs == fs
+    batch = torch.ones(8, 1, int(10 * fs)) + 0.01 * torch.randn(8, 1, int(10 * fs))
+    drift = wander(batch, torch.Generator().manual_seed(1)) - batch
+    spectrum = torch.fft.rfft(drift[:, 0], dim=-1).abs()
+    peak_hz = spectrum.argmax(dim=-1).float() * fs / drift.shape[-1]
+    assert torch.all(peak_hz <= 0.5 + 1 / 10)  # one frequency bin of a 10 s record
+
+
+def test_fs_set_by_hand_is_refused():
+    context = RuntimeContext(fs=500.0, leads=("I",), length=5000, in_leads=1)
+    with pytest.raises(EcgclError, match=r"fs is set from the store \(500 Hz\)"):
+        create_component(make_registry(), "augmentation", "baseline_wander", {"fs": 100.0}, context, where="{key}")
+
+
+@pytest.mark.parametrize("fs, kernel", [(100.0, 7), (500.0, 35)])
+def test_gap_cnn_maps_to_embed_dim_with_kernels_in_milliseconds(fs, kernel):
+    encoder = make_registry().create("encoder", "gap_cnn", in_leads=3, length=500, fs=fs, embed_dim=16)
+    assert encoder.kernel_size == kernel
     assert encoder(torch.randn(2, 3, 500)).shape == (2, 16)
