@@ -24,7 +24,8 @@ def test_add_records_parameters_description_and_source():
     assert component.source == Source("dist-a", "1.2")
     assert registry.get("augmentation", "times") is component
     assert registry.create("augmentation", "scale", factor=3.0) == ("scale", 3.0, 0)
-    assert component.as_dict()["parameters"][0] == {"name": "factor", "required": False, "default": 2.0, "annotation": "float"}
+    assert component.as_dict()["parameters"][0] == {"name": "factor", "required": False, "default": 2.0,
+                                                    "annotation": "float", "runtime": False}
 
 
 def test_duplicate_names_the_two_sources():

@@ -26,11 +26,12 @@ SMALL = ["--embed-dim", "8", "--projection-dim", "8", "--batch-size", "32", "--v
 
 
 class TinyPool(nn.Module):
-    """Mean and max over time, then a linear layer: no width, depth or length options."""
+    """Mean and max over time, then a linear layer: no width, depth or length options; asks for `fs` (so
+    evaluate must rebuild it with the training data's rate)."""
 
-    def __init__(self, in_leads: int, embed_dim: int = 16) -> None:
+    def __init__(self, in_leads: int, fs: float, embed_dim: int = 16) -> None:
         super().__init__()
-        self.embed_dim = embed_dim
+        self.embed_dim, self.fs = embed_dim, fs
         self.out = nn.Linear(2 * in_leads, embed_dim)
 
     def forward(self, batch: Tensor) -> Tensor:
@@ -64,7 +65,7 @@ class FlakyEncoder(TinyPool):
 class BrokenFactoryEncoder(TinyPool):
     """Cannot even be built."""
 
-    def __init__(self, in_leads: int, embed_dim: int = 16) -> None:
+    def __init__(self, in_leads: int, fs: float, embed_dim: int = 16) -> None:
         raise RuntimeError("weights file missing")
 
 

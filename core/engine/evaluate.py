@@ -15,17 +15,21 @@ def encoder_from_meta(meta: dict[str, Any], registry, *, source: str, leads: lis
     """A fresh encoder built as a checkpoint's `meta` describes (name, arguments, leads, window, input).
 
     It takes the checkpoint's encoder leads (`encoder_leads`, which differ from the store's after
-    `--missing-leads zero`), or `leads` when given.
+    `--missing-leads zero`), or `leads` when given. The runtime values its factory names, such as `fs`, are
+    those of the data it was trained on.
     """
+    from ecgcl.context import RuntimeContext
     from ecgcl.engine.model import build_encoder
 
     if ("encoder", meta["encoder"]) not in registry:
         raise EcgclError(f"{source} needs encoder {meta['encoder']!r}, which no installed plugin provides")
     leads = leads if leads is not None else meta.get("encoder_leads")
     in_leads = len(leads) if leads is not None else meta["num_leads"]
+    names = leads if leads is not None else meta.get("leads")
+    context = RuntimeContext(fs=float(meta["fs"]), leads=tuple(names) if names else None, device="cpu")
     return build_encoder(registry, meta["encoder"], in_leads=in_leads, window=meta["window"],
                          representation=meta["representation"], embed_dim=meta["embed_dim"],
-                         encoder_args=meta["encoder_args"])
+                         encoder_args=meta["encoder_args"], context=context)
 
 
 def load_classifier(checkpoint: dict[str, Any], registry, *, source: str, plan=None):
