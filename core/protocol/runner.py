@@ -55,6 +55,7 @@ class Experiment:
     reporter: Reporter = field(default_factory=Reporter)
     lead_plan: Any = None  # a `LeadPlan` when a pretrained encoder meets a store with other leads
     context: Any = None  # the `RuntimeContext` of the store and device, passed to component factories by name
+    announced: bool = False  # whether the augmentation as built was reported (once, when pretraining starts)
 
     @property
     def in_leads(self) -> int:
@@ -201,8 +202,6 @@ def check_components(exp: Experiment) -> int:
     window = check_augmentation(exp.augmentation, dummy, generator)
     if represented_length(window, c.input) < 2:
         raise EcgclError(f"views of {window} samples are too short for --input {c.input}")
-    if len(exp.augmentation):
-        exp.reporter.message(f"augmentation as built: {exp.augmentation.describe()}")
     exp.window = window
     encoder, loss = exp.new_encoder(0), exp.new_loss()
     check_encoder(encoder.to(exp.device), exp.registry.get("encoder", c.encoder),
@@ -241,6 +240,9 @@ def run_pretraining(exp: Experiment, rows: np.ndarray, folder: Path, seed: int, 
     patient_ids = exp.store.metadata["patient_id"].astype(str).to_numpy()
     heldout = np.setdiff1d(np.unique(patient_ids), patient_ids[rows])
     meta = exp.meta(stage="pretrain", pool_records=int(len(rows)), heldout_patients=heldout.tolist(), **unit)
+    if not exp.announced and len(exp.augmentation):  # every option, the runtime-provided ones (fs, ...) too
+        exp.reporter.message(f"augmentation as built: {exp.augmentation.describe()}")
+        exp.announced = True
     exp.reporter.stage(f"{_label(unit)}pretrain ({len(rows)} records)", c.pretrain_epochs)
 
     def report(stage, epoch, epochs, record):
