@@ -23,3 +23,18 @@ def test_cli_help_does_not_import_torch():
     code = "import sys; from ecgcl.cli.main import cli; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    """A subpackage missing from pyproject's list works in the editable checkout but is absent from a wheel."""
+    import tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    roots = {folder: name for name, folder in project["package-dir"].items()}
+    found = set()
+    for folder, name in roots.items():
+        for init in (REPO_ROOT / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(REPO_ROOT / folder).parts
+            if not any(part.startswith((".", "_")) or part in roots for part in parts):
+                found.add(".".join((name, *parts)))
+    assert sorted(found - set(project["packages"])) == []

@@ -3,6 +3,7 @@ augmentation as a condition, and `ecgcl run --robustness` over repeats, on real 
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from importlib.metadata import EntryPoint
@@ -110,6 +111,23 @@ def test_run_robustness_writes_mean_and_ci_over_repeats(finished_run):
     grouped = per_repeat[per_repeat["condition"] == "0 dB SNR"]["auroc"].astype(float)
     summary_row = auroc[auroc["condition"] == "0 dB SNR"].iloc[0]
     assert summary_row["mean"] == pytest.approx(grouped.mean())
+
+
+def test_robustness_table_keeps_condition_names_readable_at_80_columns(finished_run):
+    from rich.console import Console
+
+    from ecgcl.robustness.report import robustness_table
+
+    summary = json.loads((finished_run.out / "robustness.json").read_text())["summary"]
+    # a full run's four methods at two label fractions: eight score columns to fit
+    summary = [{**row, "method": method, "label_fraction": fraction} for row in summary
+               for method in ("pretrained_finetune", "pretrained_linear", "random_linear", "supervised")
+               for fraction in (0.1, 1.0) if row["method"] == summary[0]["method"]]
+    console = Console(width=80, record=True, file=io.StringIO())
+    console.print(robustness_table(summary))
+    text = console.export_text()
+    for condition in ("0 dB SNR", "noise:std=0", "all"):
+        assert condition in text, text
 
 
 def test_run_resume_reuses_robustness_scores(finished_run):

@@ -144,10 +144,10 @@ def robustness_table(summary: Sequence[dict[str, Any]], metric: str = "auroc"):
     repeats = max((r["n"] for r in summary), default=0)
     table = Table(title=f"Robustness: test {metric.upper()}, {repeats} repeat(s): mean ± 95% CI half-width",
                   title_justify="left")
-    table.add_column("family")
-    table.add_column("condition")
+    table.add_column("family", no_wrap=True)
+    table.add_column("condition", no_wrap=True)  # the row's name must stay readable; score cells wrap instead
     for fraction, method in series:
-        table.add_column(Text(_label(fraction, method)), justify="right", no_wrap=True)
+        table.add_column(Text(_label(fraction, method)), justify="right")
     first = next(iter(series.values()), [])
     for index, row in enumerate(first):
         cells = []
