@@ -39,9 +39,11 @@ def alive(pid: int) -> bool:
 
 
 def start_ingest(source: Path, out: Path) -> tuple[subprocess.Popen, Path, list[int]]:
-    """Start a 2-worker ingest of 500 records and wait until its temporary store and its workers exist."""
+    """Start a 2-worker ingest of 500 records (several seconds of work) and wait until its temporary store and its workers exist."""
     process = subprocess.Popen([sys.executable, "-m", "ecgcl.cli", "ingest", str(source), str(out), "--workers", "2",
-                                "--quiet", "--filter", "0.5-40"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                "--quiet", "--filter", "0.5-40",
+                                # upsampling makes each record slow enough that the signal always lands mid-ingest
+                                "--fs", "2000", "--length", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
