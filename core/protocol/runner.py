@@ -182,11 +182,6 @@ def prepare(config: RunConfig, *, registry=None, reporter: Reporter | None = Non
     return experiment
 
 
-def data_context(store) -> dict[str, Any]:
-    """What the data decides for the components: the sampling rate and the lead names."""
-    return {"fs": float(store.fs), "leads": list(store.leads)}
-
-
 def check_components(exp: Experiment) -> int:
     """Run each chosen component once on a few of the store's records (see `ecgcl.contracts`) before any
     training; returns the length of the augmented views (CLOCS segments are shorter than the record)."""
