@@ -130,7 +130,7 @@ def test_mimic_iv_ecg_tree_with_record_list(ptbxl_dir, ecg_files, tmp_path):
 
 def test_chunks_in_flight_are_bounded(tmp_path, monkeypatch):
     """Workers never run far ahead of the writer: at most two chunks per worker are submitted at a time."""
-    from concurrent.futures import ThreadPoolExecutor
+    import multiprocessing.pool
 
     from ecgcl.data import ingest as ingest_module
     from ecgcl.data.array_readers import NumpyReader
@@ -142,12 +142,12 @@ def test_chunks_in_flight_are_bounded(tmp_path, monkeypatch):
     reader = NumpyReader(tmp_path / "many.npy")
     submitted = []
 
-    class CountingPool(ThreadPoolExecutor):
-        def submit(self, fn, *args, **kwargs):
+    class CountingPool(multiprocessing.pool.ThreadPool):  # numpy sources are read by threads
+        def apply_async(self, fn, args=(), *rest, **kwargs):
             submitted.append(args[2])
-            return super().submit(fn, *args, **kwargs)
+            return super().apply_async(fn, args, *rest, **kwargs)
 
-    monkeypatch.setattr(ingest_module, "ThreadPoolExecutor", CountingPool)
+    monkeypatch.setattr(multiprocessing.pool, "ThreadPool", CountingPool)
     chunks = ingest_module._run_chunks(reader, reader.discover(), Plan(("I",), 100.0, 50), workers=2)
     first = next(chunks)
     assert len(first.positions) == 64 and len(submitted) <= 4 < len(ingest_module._chunks(2000, 2)) == 32
