@@ -5,16 +5,19 @@ Models are tiny (cnn width 4, depth 1) and runs are 1-2 epochs, so the whole fil
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
 from ecgcl.cli.main import cli
 from ecgcl.config import resolve_config
 from ecgcl.data.store import open_store, write_store
+from ecgcl.protocol.results import summary_tables
 from ecgcl.protocol.runner import run_protocol
 
 TINY = ["--encoder-arg", "width=4", "--encoder-arg", "depth=1", "--embed-dim", "8", "--projection-dim", "8",
@@ -58,6 +61,12 @@ def test_cli_run_end_to_end_writes_the_results_folder(tiny_store, tmp_path):
     assert pairs == {("pretrained_finetune", "supervised"), ("pretrained_linear", "supervised"),
                      ("random_linear", "supervised"), ("pretrained_linear", "random_linear")}
     assert "Paired differences" in result.output and "p" in pd.read_csv(out / "summary.csv").filter(like="_p").columns[0]
+    # at 80 columns (a narrow terminal, or output to a file) every metric name and interval is shown in full
+    console = Console(width=80, record=True, file=io.StringIO())
+    for table in summary_tables(summary):
+        console.print(table)
+    text = console.export_text()
+    assert "…" not in text and "precision" in text, text
     config = json.loads((out / "config.json").read_text())
     assert config["repeats"] == 2 and config["encoder_args"] == {"width": 4, "depth": 1}
     # pretraining never saw a validation or test patient

@@ -162,6 +162,9 @@ def _number(value: Any) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
 
+METRIC_WIDTH = max(len(name) for name in METRIC_NAMES)  # metric names are never cut short
+
+
 def summary_tables(summary: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]] = (),
                    split_note: str | None = None) -> list:
     """Per label fraction, two rich Tables: test metrics (a column per method, cells `mean ± CI half-width`) and
@@ -183,9 +186,9 @@ def summary_tables(summary: Sequence[dict[str, Any]], rows: Sequence[dict[str, A
         n = max(r["repeats"] for r in rows)
         table = Table(title=f"Test metrics, label fraction {fraction:g}, {n} repeats: mean ± 95% CI half-width",
                       title_justify="left", caption=Text(caption) if caption else None, caption_justify="left")
-        table.add_column("metric", no_wrap=True)
-        for r in rows:
-            table.add_column(SHORT_LABELS.get(r["method"], r["method"]), justify="right", no_wrap=True)
+        table.add_column("metric", no_wrap=True, min_width=METRIC_WIDTH)
+        for r in rows:  # score cells may wrap at a narrow terminal, but are never cut short
+            table.add_column(SHORT_LABELS.get(r["method"], r["method"]), justify="right")
         for metric in METRIC_NAMES:
             table.add_row(metric, *(interval_text(r, metric) for r in rows))
         tables.append(table)
@@ -195,10 +198,10 @@ def summary_tables(summary: Sequence[dict[str, Any]], rows: Sequence[dict[str, A
         table = Table(title=f"Paired differences, label fraction {fraction:g} (same test patients per repeat): "
                             "mean ± 95% t half-width, paired t-test p",
                       caption="* the 95% interval excludes 0", caption_justify="left", title_justify="left")
-        table.add_column("metric", no_wrap=True)
+        table.add_column("metric", no_wrap=True, min_width=METRIC_WIDTH)
         for r in pairs:
             table.add_column(f"{SHORT_LABELS.get(r['method'], r['method'])}\n− {SHORT_LABELS.get(r['baseline'], r['baseline'])}",
-                             justify="right", no_wrap=True)
+                             justify="right")
         for metric in METRIC_NAMES:
             table.add_row(metric, *(_paired_cell(r, metric) for r in pairs))
         tables.append(table)
