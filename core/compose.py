@@ -124,9 +124,7 @@ def build_component(registry: Registry, kind: str, part: str, *, positional: boo
     the text as given (so a class called `164889003` stays a string). Unknown names and options get the
     registry's "did you mean"; a factory that rejects a value with TypeError/ValueError becomes an EcgclError.
     `context` (an `ecgcl.context.RuntimeContext`) gives the factory the runtime values it names (`fs`,
-    `leads`, ...); an option of the spec that the runtime provides is refused, naming `where` it was set. A plain dict
-    context (what the data decides, e.g. `{"fs": 500.0}`) fills the options its factory names unless the part sets
-    them.
+    `leads`, ...); an option of the spec that the runtime provides is refused, naming `where` it was set.
     """
     from ecgcl.context import create_component
 
@@ -141,9 +139,6 @@ def build_component(registry: Registry, kind: str, part: str, *, positional: boo
     kwargs = {key: value if key in parameters and parameters[key].annotation in _TEXT_ANNOTATIONS
               and value.lower() != "none" else parse_value(value) for key, value in raw.items()}
     where = where or "{key}=... from " + part.strip()
-    if isinstance(context, dict):
-        kwargs = {**{k: v for k, v in context.items() if k in parameters}, **kwargs}
-        context = None
     return create_component(registry, kind, name, kwargs, context, where=where)
 
 

@@ -8,6 +8,7 @@ import torch
 from scipy import stats
 
 from ecgcl.compose import parse_augmentations
+from ecgcl.context import RuntimeContext
 from ecgcl.data.leads import STANDARD_LEADS
 from ecgcl.errors import EcgclError
 from ecgcl.manager import create_plugin_manager
@@ -81,7 +82,7 @@ def test_keep_limb_finds_limb_leads_by_name_in_any_order(ecg):
     order = list(range(6, 12)) + list(range(6))  # precordial first
     names = [STANDARD_LEADS[i] for i in order]
     aug = parse_augmentations("lead_mask:keep=1,keep_limb=true", create_plugin_manager(entry_points=False).registry,
-                              {"leads": names, "fs": 100.0})
+                              RuntimeContext(leads=tuple(names), fs=100.0))
     assert aug.parts[0].leads == tuple(names)
     masks = kept(ecg[:, order], aug(ecg[:, order], g(0)))
     assert (masks.sum(dim=1) == 1).all() and not masks[:, :6].any()  # the one kept lead is a limb lead

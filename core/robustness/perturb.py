@@ -47,6 +47,7 @@ def resample_down_up(fs: float, rate: float) -> Perturbation:
 def build_perturbation(condition: Condition, *, registry, store_leads: Sequence[str], fs: float) -> Perturbation:
     """The function that applies `condition` to a `(B, L, T)` batch with a generator on its device."""
     from ecgcl.compose import parse_augmentations
+    from ecgcl.context import RuntimeContext
 
     if condition.keep_leads is not None:
         return keep_leads(condition.keep_leads, store_leads)
@@ -55,7 +56,7 @@ def build_perturbation(condition: Condition, *, registry, store_leads: Sequence[
     if condition.augmentation is not None:
         try:
             augmentation = parse_augmentations(condition.augmentation, registry,
-                                               {"fs": float(fs), "leads": list(store_leads)})
+                                               RuntimeContext(fs=float(fs), leads=tuple(store_leads)))
         except EcgclError as error:
             raise EcgclError(f"robustness condition {condition.augmentation!r}: {error}") from error
         return augmentation
