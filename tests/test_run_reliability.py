@@ -87,6 +87,8 @@ def test_batch_sizes_that_skip_every_batch_are_refused_up_front(tiny_store, tmp_
     one_line_error(invoke("finetune", "--data", tiny_store, "--out", tmp_path / "f", *tiny), "--batch-size 1",
                    "batch norm")
     assert not list(tmp_path.rglob("*.pt"))  # refused before anything trained
+    one_line_error(invoke("run", "--data", tiny_store, "--out", tmp_path / "r", *tiny), "--batch-size 1")
+    assert not (tmp_path / "r" / "config.json").exists()  # refused before the results folder is written
 
 
 def test_a_lone_last_record_joins_the_batch_before_it(tiny_store):

@@ -56,3 +56,9 @@ def check_batch_size(batch_size: int, *, minimum: int, why: str) -> None:
     """Refuse a batch size below `minimum` up front (a loop would otherwise skip every batch and train nothing)."""
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < minimum:
         raise EcgclError(f"--batch-size {batch_size!r} is too small: {why} (use at least {minimum})")
+
+
+def check_pretraining_batch_size(batch_size: int) -> None:
+    """Contrastive pretraining needs two records per batch; checked before a run writes anything."""
+    check_batch_size(batch_size, minimum=2, why="contrastive pretraining compares the records of a batch with each "
+                     "other, so batches of one record are skipped and nothing would train")

@@ -23,8 +23,8 @@ from ecgcl.data.store import ECGStore
 from ecgcl.distributed import all_reduce_sum, barrier, rank, world_size
 from ecgcl.engine.checkpoint import load_checkpoint, save_checkpoint
 from ecgcl.engine.device import derive_seed
-from ecgcl.engine.guards import (NonFiniteTraining, check_batch_size, check_finite_epoch,
-                                 check_finite_probabilities)
+from ecgcl.engine.guards import (NonFiniteTraining, check_batch_size, check_finite_epoch, check_finite_probabilities,
+                                 check_pretraining_batch_size)
 from ecgcl.engine.model import Classifier, embed, probabilities
 from ecgcl.engine.options import TrainOptions, current_options, now
 from ecgcl.errors import EcgclError
@@ -160,8 +160,7 @@ def pretrain(*, encoder: nn.Module, projection: nn.Module, loss_fn: nn.Module, a
         # measured with torch 2.13 CPU: inductor's bf16 kernels give NaN losses from the first epoch
         raise EcgclError("--bf16 together with --compile gives NaN losses on CPU with this PyTorch; "
                          "use one of them on CPU (both are meant for GPUs)")
-    check_batch_size(batch_size, minimum=2, why="contrastive pretraining compares the records of a batch with each "
-                     "other, so batches of one record are skipped and nothing would train")
+    check_pretraining_batch_size(batch_size)
     world, this_rank = world_size(), rank()
     encoder.to(device)
     projection.to(device)

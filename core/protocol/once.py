@@ -55,12 +55,14 @@ def pretrain_once(config: RunConfig, *, all_records: bool = False, overwrite: bo
     """
     from ecgcl.distributed import barrier, distributed_session
     from ecgcl.engine.device import seed_everything
+    from ecgcl.engine.guards import check_pretraining_batch_size
     from ecgcl.engine.options import TrainOptions, training_options
     from ecgcl.protocol.runner import finetune_split, prepare, run_pretraining
     from ecgcl.protocol.splits import pretraining_pool
 
     if config.pretrain_epochs < 1:
         raise EcgclError("--pretrain-epochs must be at least 1 for `ecgcl pretrain`")
+    check_pretraining_batch_size(config.batch_size)
     out = Path(config.out)
     with distributed_session(config.device) as session:
         if config.batch_size % session.world_size:

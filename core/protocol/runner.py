@@ -394,7 +394,12 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
     from ecgcl.protocol.splits import check_both_classes, label_fraction_subset, pretraining_pool
     from ecgcl.protocol.strategies import parse_split
 
+    from ecgcl.engine.guards import check_pretraining_batch_size
+
     config.check_methods()
+    needs_pretraining = any(m.startswith("pretrained") for m in config.methods)
+    if needs_pretraining:
+        check_pretraining_batch_size(config.batch_size)
     exp = prepare(config, registry=registry, reporter=reporter)
     strategy = parse_split(config.split, config.val_folds, config.test_folds)
     out = Path(config.out)
@@ -406,7 +411,6 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
     config.save(out)
     store, targets = exp.store, exp.targets
     codes, key = store.group_codes, targets.stratify_key()  # patients joined by duplicate records
-    needs_pretraining = any(m.startswith("pretrained") for m in config.methods)
     rows: list[dict[str, Any]] = []
     robustness_rows: list[dict[str, Any]] = []
     pretrain_histories: dict[int, list] = {}
