@@ -29,10 +29,16 @@ class RichReporter:
         self.task = self.progress.add_task(escape(description), total=epochs, info="")
 
     def epoch(self, stage: str, epoch: int, epochs: int, record: dict[str, Any]) -> None:
-        info = f"loss {record['loss']:.4f}"
+        info = f"loss {record['loss']:.4f}" if "loss" in record else ""
         if record.get("val_auroc") is not None:
             info += f"  val AUROC {record['val_auroc']:.3f}"
         self.progress.update(self.task, completed=epoch, info=info)
+
+    def finished(self, note: str) -> None:
+        """Close the bar at the epochs actually run (training may stop before its maximum)."""
+        if self.task is not None:
+            done = next(t.completed for t in self.progress.tasks if t.id == self.task)
+            self.progress.update(self.task, total=max(done, 1), completed=max(done, 1), info=escape(note))
 
     def message(self, text: str) -> None:
         self.progress.console.print(f"[dim]{escape(text)}[/dim]")

@@ -82,7 +82,7 @@ def run_command(resume: bool, overwrite: bool, config_file: str | None, **params
     """
     from ecgcl.engine.options import training_options
     from ecgcl.protocol.grid import grid_tables, run_grid
-    from ecgcl.protocol.results import summary_tables
+    from ecgcl.protocol.results import endings_caption, summary_tables
     from ecgcl.protocol.runner import run_protocol
 
     refuse_multiprocess("run")
@@ -96,6 +96,9 @@ def run_command(resume: bool, overwrite: bool, config_file: str | None, **params
         for table in grid_tables(result.rows):
             console.print(table)
         console.print(result.split_note, markup=False, highlight=False)
+        endings = endings_caption(result.unit_rows)
+        if endings:
+            console.print(endings, markup=False, highlight=False)
         console.print(f"Grid in {result.out}/ (grid.csv, grid.json, grid.png; each cell's full results under "
                       "cells/<aug>__<encoder>/" + (", with its robustness.csv/json/png)" if config.robustness else ")"),
                       markup=False, highlight=False)
@@ -182,7 +185,12 @@ def finetune_command(ctx, resume: bool, overwrite: bool, config_file: str | None
                                label_fraction=label_fraction, overwrite=overwrite, options=options,
                                reporter=reporter, missing_leads=missing_leads)
     print_metrics(console, {k: v for k, v in result.row.items() if k != "history"}, f"{result.method}: test metrics")
-    console.print(f"best checkpoint (epoch {result.row['best_epoch']}): {result.row['checkpoint']}", markup=False)
+    from ecgcl.protocol.results import UNDERTRAINED_HINT, undertrained
+    from ecgcl.protocol.runner import ending_note
+
+    console.print(f"{ending_note(result.row)}; best checkpoint: {result.row['checkpoint']}", markup=False)
+    if undertrained(result.row):
+        console.print(f"warning: the best epoch was the last one: {UNDERTRAINED_HINT}", markup=False)
 
 
 @click.command("evaluate", cls=ConfigCommand)

@@ -61,7 +61,9 @@ class RunConfig:
     projection_dim: int = option(64, "Projection head output size.")
     input: str = option("time", "Encoder input: time samples or FFT magnitude.", choices=INPUTS)
     pretrain_epochs: int = option(5, "Contrastive pretraining epochs.")
-    finetune_epochs: int = option(5, "Fine-tuning / linear-probe epochs.")
+    finetune_epochs: int = option(100, "Most epochs of end-to-end fine-tuning and supervised training; both stop "
+                                       "earlier by --patience and keep their best validation epoch.")
+    patience: int = option(10, "Epochs without a better validation AUROC before end-to-end training stops.")
     batch_size: int = option(64, "Batch size.", commands=(*TRAINING, "evaluate"))
     lr: float = option(1e-3, "Pretraining learning rate (AdamW).")
     finetune_lr: float = option(1e-3, "Fine-tuning learning rate (AdamW).")
@@ -100,7 +102,8 @@ class RunConfig:
                 raise EcgclError(f"unknown method {method!r}{did_you_mean(method, METHODS)}; choose from {', '.join(METHODS)}")
         if not self.methods:
             raise EcgclError("--methods needs at least one method")
-        for name in ("pretrain_epochs", "finetune_epochs", "batch_size", "repeats", "embed_dim", "projection_dim"):
+        for name in ("pretrain_epochs", "finetune_epochs", "patience", "batch_size", "repeats", "embed_dim",
+                     "projection_dim"):
             value = getattr(self, name)
             minimum = 0 if name == "pretrain_epochs" else 1
             if not isinstance(value, int) or value < minimum:

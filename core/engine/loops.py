@@ -256,10 +256,13 @@ def _probabilities(model: Classifier, store: ECGStore, rows: np.ndarray, batch_s
     return torch.cat(outputs).numpy().astype(np.float64)
 
 
-@torch.no_grad()
 def _features(model: Classifier, store: ECGStore, rows: np.ndarray, batch_size: int, device: torch.device):
-    model.encoder.eval()
-    return torch.cat([model.features(s.to(device)) for s, _, _ in _loader(store, rows, None, batch_size)])
+    """The frozen encoder's features of `rows` (eval mode, no augmentation, batched on `device`), as `embed` gives."""
+    from ecgcl.engine.embeddings import compute_embeddings
+
+    model.to(device).eval()
+    return compute_embeddings(model.encoder, store, rows, window=model.window, representation=model.representation,
+                              batch_size=batch_size, device=device, lead_adapter=model.lead_adapter)
 
 
 def _validation_auroc(y_val: np.ndarray, probs: np.ndarray) -> float:
@@ -267,28 +270,68 @@ def _validation_auroc(y_val: np.ndarray, probs: np.ndarray) -> float:
     return -math.inf if math.isnan(auroc) else auroc
 
 
-def train_classifier(*, model: Classifier, mode: str, store: ECGStore, train_rows: np.ndarray,
-                     val_rows: np.ndarray, y: np.ndarray, epochs: int, batch_size: int, lr: float,
-                     weight_decay: float, seed: int, device: torch.device, last_path: Path | None = None,
+def fit_probe(*, model: Classifier, store: ECGStore, train_rows: np.ndarray, val_rows: np.ndarray, y: np.ndarray,
+              batch_size: int, device: torch.device, best_path: Path | None = None,
+              meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The linear probe of a frozen encoder (see `ecgcl.engine.probe`): features computed once, standardised
+    with the training records' statistics, logistic regression to convergence with C chosen on validation.
+
+    The probe is folded into `model.head`, so the model scores raw records like any classifier; `best_path`
+    gets that model plus the probe itself (standardisation, weights, C, the validation path over the grid).
+    Returns `probe` (its dict), `stopped` (`converged` | `max_iter`), `best_val_auroc` and `history` (the C grid).
+    """
+    from ecgcl.engine.probe import fit_linear_probe
+
+    check_batch_size(batch_size, minimum=1, why="features are computed in batches of at least one record")
+    for p in model.encoder.parameters():
+        p.requires_grad_(False)
+    train_x, val_x = (_features(model, store, r, batch_size, device) for r in (train_rows, val_rows))
+    for name, x in (("training", train_x), ("validation", val_x)):
+        if not np.isfinite(x).all():
+            raise NonFiniteTraining("linear", 1, f"the frozen encoder gives non-finite features for {name} records",
+                                    0.0)
+    probe = fit_linear_probe(train_x, np.asarray(y[train_rows]), val_x, np.asarray(y[val_rows]),
+                             softmax=model.softmax, num_outputs=model.head.num_outputs)
+    weight, bias = probe.folded()
+    linear = model.head.linear
+    with torch.no_grad():
+        linear.weight.copy_(torch.as_tensor(weight, dtype=linear.weight.dtype))
+        linear.bias.copy_(torch.as_tensor(bias, dtype=linear.bias.dtype))
+    model.eval()
+    best_val = max((g["val_auroc"] for g in probe.grid if g["val_auroc"] is not None), default=None)
+    if best_path is not None:
+        save_checkpoint(best_path, {"kind": "classifier", "meta": meta or {}, "epoch": None, "val_auroc": best_val,
+                                    "model": _cpu_state(model), "probe": probe.to_dict()})
+    return {"probe": probe.to_dict(), "stopped": "converged" if probe.converged else "max_iter",
+            "best_epoch": None, "best_val_auroc": best_val, "history": probe.grid}
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def train_classifier(*, model: Classifier, store: ECGStore, train_rows: np.ndarray, val_rows: np.ndarray,
+                     y: np.ndarray, epochs: int, patience: int, batch_size: int, lr: float, weight_decay: float,
+                     seed: int, device: torch.device, last_path: Path | None = None,
                      best_path: Path | None = None, meta: dict[str, Any] | None = None,
                      fingerprint: dict[str, Any] | None = None,
                      on_epoch_end: EpochCallback | None = None,
                      options: TrainOptions | None = None) -> dict[str, Any]:
-    """Train `model` on `train_rows` and keep the epoch with the best validation AUROC.
+    """Train `model` (encoder and head, end to end) on `train_rows` until the validation AUROC has not improved
+    for `patience` epochs or `epochs` (the maximum) are done, and restore the best epoch.
 
-    `mode="finetune"` trains encoder and head end to end; `mode="linear"` freezes the encoder (eval mode)
-    and trains only the head on embeddings computed once. `y` is the task's target array for the whole
-    store. On return the model holds the best epoch's weights; the result gives `best_epoch`,
-    `best_val_auroc` and the per-epoch `history` (train loss, validation AUROC). `options` (default: the
-    active `training_options`) give bf16 autocast and loader workers / pinned memory for end-to-end training.
-    Fine-tuning runs in one process (it is small next to pretraining).
+    `y` is the task's target array for the whole store. On return the model holds the best epoch's weights;
+    the result gives `best_epoch`, `best_val_auroc`, `epochs_run`, `stopped` (`patience` | `max_epochs`) and the
+    per-epoch `history` (train loss, validation AUROC). The stopping rule depends only on the history, so a run
+    resumed inside a patience window stops where the uninterrupted one does. `options` (default: the active
+    `training_options`) give bf16 autocast and loader workers / pinned memory. Runs in one process (it is small
+    next to pretraining).
     """
     options = options or current_options()
-    if mode not in ("finetune", "linear"):
-        raise EcgclError(f"fine-tuning mode must be 'finetune' or 'linear', not {mode!r}")
-    linear = mode == "linear"
+    if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
+        raise EcgclError(f"--patience must be an integer >= 1, got {patience!r}")
     batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    if not linear and batch_norm:
+    if batch_norm:
         check_batch_size(batch_size, minimum=2, why=f"the encoder uses batch norm, which cannot train on one record, "
                          "so every batch would be skipped")
         if len(train_rows) < 2:
@@ -296,11 +339,7 @@ def train_classifier(*, model: Classifier, mode: str, store: ECGStore, train_row
     else:
         check_batch_size(batch_size, minimum=1, why="batches hold at least one record")
     model.to(device)
-    if linear:
-        for p in model.encoder.parameters():
-            p.requires_grad_(False)
-    trainable = model.head.parameters() if linear else model.parameters()
-    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     criterion = nn.CrossEntropyLoss() if model.softmax else nn.BCEWithLogitsLoss()
     fingerprint = fingerprint or {}
     history: list[dict[str, Any]] = []
@@ -318,54 +357,35 @@ def train_classifier(*, model: Classifier, mode: str, store: ECGStore, train_row
             return t.long()
         return t.unsqueeze(1) if t.dim() == 1 else t
 
-    def targets(rows: np.ndarray) -> torch.Tensor:
-        return as_target(torch.from_numpy(np.asarray(y[rows], dtype=np.float32))).to(device)
-
-    if linear and start < epochs:
-        train_x, val_x = (_features(model, store, r, batch_size, device) for r in (train_rows, val_rows))
-        train_y = targets(train_rows)
     y_val = np.asarray(y[val_rows])
+    non_blocking = options.pin(device)
     for epoch in range(start, epochs):
-        torch.manual_seed(derive_seed(seed, mode, "torch", epoch))
-        shuffle = derive_seed(seed, mode, "shuffle", epoch)
+        if epoch - best_epoch >= patience:  # also when resuming a unit that had already stopped
+            break
+        torch.manual_seed(derive_seed(seed, "finetune", "torch", epoch))
+        shuffle = derive_seed(seed, "finetune", "shuffle", epoch)
         total, count = 0.0, 0
-        if linear:
-            model.head.train()
-            order = torch.from_numpy(np.random.default_rng(shuffle).permutation(len(train_rows)))
-            for begin in range(0, len(order), batch_size):
-                pick = order[begin : begin + batch_size].to(device)
-                loss = criterion(model.head(train_x[pick]), train_y[pick])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total, count = total + float(loss.detach()) * len(pick), count + len(pick)
-            model.head.eval()
-            with torch.no_grad():
-                val_probs = probabilities(model.head(val_x), model.softmax).cpu().numpy().astype(np.float64)
-        else:
-            model.train()
-            non_blocking = options.pin(device)
-            for signals, target, _ in _loader(store, train_rows, y, batch_size, shuffle_seed=shuffle,
-                                              merge_single=batch_norm, options=options, device=device):
-                signals = signals.to(device, non_blocking=non_blocking)
-                target = as_target(target.to(device, non_blocking=non_blocking))
-                with options.autocast(device):
-                    logits = model(signals)
-                loss = criterion(logits.float(), target)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total, count = total + float(loss.detach()) * len(signals), count + len(signals)
-            val_probs = _probabilities(model, store, val_rows, batch_size, device)
-        check_finite_epoch(mode, epoch + 1, total / max(count, 1), list(model.parameters()), lr=lr)
+        model.train()
+        for signals, target, _ in _loader(store, train_rows, y, batch_size, shuffle_seed=shuffle,
+                                          merge_single=batch_norm, options=options, device=device):
+            signals = signals.to(device, non_blocking=non_blocking)
+            target = as_target(target.to(device, non_blocking=non_blocking))
+            with options.autocast(device):
+                logits = model(signals)
+            loss = criterion(logits.float(), target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, count = total + float(loss.detach()) * len(signals), count + len(signals)
+        val_probs = _probabilities(model, store, val_rows, batch_size, device)
+        check_finite_epoch("finetune", epoch + 1, total / max(count, 1), list(model.parameters()), lr=lr)
         if not np.isfinite(val_probs).all():
-            raise NonFiniteTraining(mode, epoch + 1, "the validation predictions became non-finite", lr)
+            raise NonFiniteTraining("finetune", epoch + 1, "the validation predictions became non-finite", lr)
         score = _validation_auroc(y_val, val_probs)
         record = {"epoch": epoch + 1, "loss": total / max(count, 1), "val_auroc": score if score > -math.inf else None}
         history.append(record)
         if score > best_score or best_state is None:
-            best_epoch, best_score = epoch + 1, score
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            best_epoch, best_score, best_state = epoch + 1, score, _cpu_state(model)
             if best_path is not None:
                 save_checkpoint(best_path, {"kind": "classifier", "meta": meta or {}, "epoch": epoch + 1,
                                             "val_auroc": record["val_auroc"], "model": best_state})
@@ -376,8 +396,10 @@ def train_classifier(*, model: Classifier, mode: str, store: ECGStore, train_row
                 "best_epoch": best_epoch, "best_score": best_score, "best_state": best_state,
             })
         if on_epoch_end is not None:
-            on_epoch_end(mode, epoch + 1, epochs, record)
+            on_epoch_end("finetune", epoch + 1, epochs, record)
     if best_state is not None:
         model.load_state_dict(best_state)
+    epochs_run = len(history)
     return {"best_epoch": best_epoch, "best_val_auroc": best_score if best_score > -math.inf else None,
+            "epochs_run": epochs_run, "stopped": "patience" if epochs_run - best_epoch >= patience else "max_epochs",
             "history": history}

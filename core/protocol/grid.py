@@ -71,6 +71,11 @@ class GridResult:
         """How the repeats were split (the same in every cell)."""
         return self.cells[0][1].split_note if self.cells else ""
 
+    @property
+    def unit_rows(self) -> list[dict[str, Any]]:
+        """Every cell's per-unit result rows, each with its cell's name."""
+        return [{**row, "cell": cell.name} for cell, result in self.cells for row in result.rows]
+
 
 def check_grid_folder(out: Path, config: RunConfig) -> None:
     """Refuse a results folder saved with other settings; the axes may grow (each cell checks its own)."""

@@ -142,6 +142,42 @@ def counts_caption(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+UNDERTRAINED_HINT = "may be under-trained: raise --finetune-epochs"
+
+
+def undertrained(row: dict[str, Any]) -> bool:
+    """An end-to-end unit whose best validation epoch was its last one: its epoch budget cut it off."""
+    return row.get("best_epoch") is not None and row.get("best_epoch") == row.get("epochs_run")
+
+
+def _unit_name(row: dict[str, Any]) -> str:
+    return (f"{row['cell']} " if "cell" in row else "") + \
+        f"{SHORT_LABELS.get(row['method'], row['method'])} repeat {row.get('repeat', 0) + 1}" + \
+        (f" labels {row['label_fraction']:g}" if "label_fraction" in row else "")
+
+
+def endings_caption(rows: Sequence[dict[str, Any]]) -> str:
+    """How the units ended: end-to-end units stopped by patience or at --finetune-epochs, with a warning naming
+    those whose best epoch was the last (they may be under-trained), and linear probes that hit the iteration
+    limit. Empty for rows without that information (saved by older versions)."""
+    trained = [r for r in rows if r.get("epochs_run") is not None]
+    probes = [r for r in rows if r.get("probe_c") is not None]
+    lines = []
+    if trained:
+        by_patience = sum(r.get("stopped") == "patience" for r in trained)
+        lines.append(f"end-to-end units: {by_patience} of {len(trained)} stopped by --patience (best epoch restored), "
+                     f"{len(trained) - by_patience} ran to --finetune-epochs")
+        cut = [r for r in trained if undertrained(r)]
+        if cut:
+            named = ", ".join(_unit_name(r) for r in cut[:4]) + (f" and {len(cut) - 4} more" if len(cut) > 4 else "")
+            lines.append(f"warning: best epoch = last epoch in {len(cut)} unit(s) ({named}): {UNDERTRAINED_HINT}")
+    stuck = [r for r in probes if r.get("stopped") == "max_iter"]
+    if stuck:
+        lines.append(f"warning: {len(stuck)} linear probe(s) hit the L-BFGS iteration limit "
+                     f"({', '.join(_unit_name(r) for r in stuck[:4])}); their scores are not converged")
+    return "\n".join(lines)
+
+
 def per_class_table(per_class: dict[str, dict[str, float]], title: str = "Per class (test)"):
     """A rich Table with one row per class: test positives, precision, recall, F1, AUROC, PR-AUC."""
     from rich.markup import escape
@@ -178,7 +214,7 @@ def summary_tables(summary: Sequence[dict[str, Any]], rows: Sequence[dict[str, A
     from rich.table import Table
     from rich.text import Text
 
-    caption = "\n".join(part for part in (split_note, counts_caption(rows)) if part)
+    caption = "\n".join(part for part in (split_note, counts_caption(rows), endings_caption(rows)) if part)
     tables = []
     methods, paired = method_rows(summary), paired_rows(summary)
     for fraction in sorted({r["label_fraction"] for r in methods}):
@@ -225,14 +261,16 @@ def plot_loss_curves(path: Path, pretrain_histories: dict[int, list[dict[str, An
         left.legend(fontsize=8)
     largest = max((r["label_fraction"] for r in rows), default=1.0)
     for method in METHOD_LABELS:
-        curves = [r["history"] for r in rows if r["method"] == method and r["label_fraction"] == largest]
+        curves = [r["history"] for r in rows if r["method"] == method and r["label_fraction"] == largest
+                  and r["history"] and "epoch" in r["history"][0]]  # linear probes have no epochs
         for i, history in enumerate(curves):
             right.plot([h["epoch"] for h in history], [h["val_auroc"] if h["val_auroc"] is not None else float("nan")
                                                         for h in history],
                        color=f"C{list(METHOD_LABELS).index(method)}", alpha=0.7,
                        label=METHOD_LABELS[method] if i == 0 else None)
-    right.set(title=f"Fine-tuning (label fraction {largest:g})", xlabel="epoch", ylabel="validation AUROC")
-    right.legend(fontsize=8)
+    right.set(title=f"End-to-end training (label fraction {largest:g})", xlabel="epoch", ylabel="validation AUROC")
+    if right.get_legend_handles_labels()[0]:
+        right.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -40,6 +40,9 @@ class Reporter:
     def message(self, text: str) -> None:
         """A one-line note (a unit skipped because it finished earlier, ...)."""
 
+    def finished(self, note: str) -> None:
+        """The current stage ended, perhaps before its last epoch (`note`: how, e.g. 'stopped: patience')."""
+
 
 @dataclass
 class Experiment:
@@ -321,7 +324,7 @@ def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, 
 
     from ecgcl.engine.device import derive_seed
     from ecgcl.engine.lead_mapping import slice_state
-    from ecgcl.engine.loops import predict, train_classifier
+    from ecgcl.engine.loops import fit_probe, predict, train_classifier
     from ecgcl.engine.model import Classifier
     from ecgcl.engine.checkpoint import save_checkpoint
     from ecgcl.protocol.metrics import best_f1_thresholds, classification_metrics, per_class_metrics
@@ -338,7 +341,7 @@ def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, 
                        softmax=exp.targets.multiclass, lead_adapter=plan.adapter() if plan is not None else None)
     mode = "linear" if method.endswith("linear") else "finetune"
     stem = folder / method
-    exp.reporter.stage(f"{_label(unit)}({len(train_rows)} train records)", c.finetune_epochs)
+    exp.reporter.stage(f"{_label(unit)}({len(train_rows)} train records)", 1 if mode == "linear" else c.finetune_epochs)
 
     def report(stage, epoch, epochs, record):
         exp.reporter.epoch(stage, epoch, epochs, record)
@@ -349,25 +352,54 @@ def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, 
     meta = exp.meta(stage="classifier", mode=mode, train_records=int(len(train_rows)),
                     test_record_ids=record_ids[test_rows].tolist(), **unit)
     with labelled(_label(unit)):
-        fit = train_classifier(model=model, mode=mode, store=exp.store, train_rows=train_rows, val_rows=val_rows,
-                               y=exp.targets.y, epochs=c.finetune_epochs, batch_size=c.batch_size, lr=c.finetune_lr,
-                               weight_decay=c.weight_decay, seed=derive_seed(seed, method), device=exp.device,
-                               last_path=stem.with_suffix(".last.pt"), best_path=stem.with_suffix(".best.pt"),
-                               meta=meta, fingerprint=exp.fingerprint(stage="classifier", **unit), on_epoch_end=report)
+        if mode == "linear":
+            fit = fit_probe(model=model, store=exp.store, train_rows=train_rows, val_rows=val_rows, y=exp.targets.y,
+                            batch_size=c.batch_size, device=exp.device, meta=meta)
+            report("linear", 1, 1, {"epoch": 1, "val_auroc": fit["best_val_auroc"]})
+            if fit["stopped"] == "max_iter":
+                exp.reporter.message(f"{_label(unit)}the probe hit its iteration limit at C={fit['probe']['c']:g} "
+                                     f"({fit['probe']['iterations']} L-BFGS iterations); its numbers are not converged")
+        else:
+            fit = train_classifier(model=model, store=exp.store, train_rows=train_rows, val_rows=val_rows,
+                                   y=exp.targets.y, epochs=c.finetune_epochs, patience=c.patience,
+                                   batch_size=c.batch_size, lr=c.finetune_lr, weight_decay=c.weight_decay,
+                                   seed=derive_seed(seed, method), device=exp.device,
+                                   last_path=stem.with_suffix(".last.pt"), best_path=stem.with_suffix(".best.pt"),
+                                   meta=meta, fingerprint=exp.fingerprint(stage="classifier", **unit),
+                                   on_epoch_end=report)
+    exp.reporter.finished(ending_note(training_summary(fit)))
     threshold = best_f1_thresholds(exp.targets.y[val_rows], predict(model, exp.store, val_rows,
                                                                     batch_size=c.batch_size, device=exp.device))
-    save_checkpoint(stem.with_suffix(".best.pt"), {  # the best epoch again, now with its validation threshold
+    probe = {"probe": fit["probe"]} if "probe" in fit else {}
+    save_checkpoint(stem.with_suffix(".best.pt"), {  # the best model, now with its validation threshold
         "kind": "classifier", "meta": {**meta, "threshold": threshold}, "epoch": fit["best_epoch"],
-        "val_auroc": fit["best_val_auroc"], "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}})
+        "val_auroc": fit["best_val_auroc"], "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **probe})
     probs = predict(model, exp.store, test_rows, batch_size=c.batch_size, device=exp.device)
     y_test = exp.targets.y[test_rows]
     metrics = classification_metrics(y_test, probs, threshold)
     return {**unit, "train_records": int(len(train_rows)), "val_records": int(len(val_rows)),
             "test_records": int(len(test_rows)), **metrics, "threshold": threshold,
             "per_class": per_class_metrics(y_test, probs, exp.targets.class_names, threshold),
-            "best_epoch": fit["best_epoch"],
-            "best_val_auroc": fit["best_val_auroc"], "checkpoint": str(stem.with_suffix(".best.pt")),
-            "history": fit["history"]}
+            **training_summary(fit), "best_val_auroc": fit["best_val_auroc"],
+            "checkpoint": str(stem.with_suffix(".best.pt")), "history": fit["history"]}
+
+
+def ending_note(row: dict[str, Any]) -> str:
+    """How a unit ended (from its `training_summary` or result row), in a few words for a progress bar."""
+    if row.get("probe_c") is not None:
+        return f"probe {row['stopped']} at C={row['probe_c']:g}"
+    return f"stopped: {row['stopped']}, best epoch {row['best_epoch']} of {row['epochs_run']}"
+
+
+def training_summary(fit: dict[str, Any]) -> dict[str, Any]:
+    """How a unit ended, for its result row: `stopped` (patience | max_epochs for trained units, converged |
+    max_iter for linear probes), the best epoch and epochs run, or the probe's C and L-BFGS iterations."""
+    if "probe" in fit:
+        return {"stopped": fit["stopped"], "best_epoch": None, "epochs_run": None, "probe_c": fit["probe"]["c"],
+                "probe_iterations": fit["probe"]["iterations"]}
+    return {"stopped": fit["stopped"], "best_epoch": fit["best_epoch"], "epochs_run": fit["epochs_run"],
+            "probe_c": None, "probe_iterations": None}
 
 
 @dataclass
@@ -495,7 +527,8 @@ def unit_robustness(exp: Experiment, row: dict[str, Any], test_rows: np.ndarray,
 
     c = exp.config
     unit = {k: row[k] for k in ("repeat", "seed", "label_fraction", "method")}
-    key = {"extra": list(c.robustness_extra), "seed": row["seed"], "checkpoint_epoch": row["best_epoch"]}
+    key = {"extra": list(c.robustness_extra), "seed": row["seed"], "checkpoint_epoch": row["best_epoch"],
+           "probe_c": row.get("probe_c")}
     path = folder / f"{row['method']}.robustness.json"
     if path.is_file():
         saved = json.loads(path.read_text())
