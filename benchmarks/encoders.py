@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ecgcl.heads import ProjectionHead
+from ecgcl.engine.heads import ProjectionHead
 from ecgcl.manager import create_plugin_manager
 
 

@@ -88,7 +88,7 @@ def _sklearn_probe_auroc(train_x, train_y, val_x, val_y, test_x, test_y, multicl
     from sklearn.linear_model import LogisticRegression
 
     from ecgcl.engine.probe import C_GRID
-    from ecgcl.protocol.metrics import classification_metrics
+    from ecgcl.metrics import classification_metrics
 
     mean, std = train_x.mean(axis=0), train_x.std(axis=0)
     std[std < 1e-12] = 1.0
@@ -125,7 +125,7 @@ def probe_check(config, result, out: Path) -> None:
 
     exp = prepare(config)
     y, codes, key = exp.targets.y, exp.store.group_codes, exp.targets.stratify_key()
-    print(f"\nprobe check: ecgcl's linear probe against scikit-learn refitted on `ecgcl embed` features")
+    print("\nprobe check: ecgcl's linear probe against scikit-learn refitted on `ecgcl embed` features")
     print(f"{'repeat':>6} {'labels':>6}  {'method':<18} {'ecgcl AUROC':>11} {'sklearn AUROC':>13} {'diff':>7}  "
           f"{'ecgcl C':>7} {'sklearn C':>9}")
     worst = 0.0

@@ -1,50 +1,60 @@
-"""`ecgcl ingest SOURCE OUT`: read records into a memory-mapped store and summarise what was skipped and why."""
+"""`ecgcl ingest SOURCE OUT`: read records into a memory-mapped store and summarise what was skipped and why.
+
+The options are generated from `ecgcl.data.ingest_options.IngestOptions`, where each is declared once.
+"""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import Field, fields
+from typing import Any
 
 import click
 
-from ecgcl.cli.label_options import label_options, print_annotations, read_labels_option
+from ecgcl.cli.label_options import LABEL_OPTION_FIELDS, label_options, print_annotations, read_labels_option
+from ecgcl.cli.signals import sigterm_as_interrupt
+from ecgcl.data.ingest_options import IngestOptions, option_flag
+
+
+def ingest_click_option(f: Field) -> Callable:
+    """The click option of one `IngestOptions` field: its flag, help, metavar, type (a flag for bools, choices,
+    an IntRange for a minimum) and default (shown when it is not None)."""
+    meta = f.metadata
+    kwargs: dict[str, Any] = {"help": meta["help"]}
+    if meta["metavar"]:
+        kwargs["metavar"] = meta["metavar"]
+    if meta["type"] is bool:
+        kwargs["is_flag"] = True
+    else:
+        if meta["choices"]:
+            kwargs["type"] = click.Choice(list(meta["choices"]))
+        elif meta["minimum"] is not None:
+            kwargs["type"] = click.IntRange(min=meta["minimum"])
+        else:
+            kwargs["type"] = meta["type"]
+        if f.default is not None:
+            kwargs.update(default=f.default, show_default=True)
+    return click.option(option_flag(f.name), f.name, **kwargs)
+
+
+def ingest_options(func: Callable) -> Callable:
+    """Every `IngestOptions` field with an option of its own, in declaration order (the label-table options,
+    shared with `ecgcl relabel`, come from `label_options`)."""
+    declared = [f for f in fields(IngestOptions) if f.metadata["cli"] and f.name not in LABEL_OPTION_FIELDS]
+    for f in reversed(declared):
+        func = ingest_click_option(f)(func)
+    return func
 
 
 @click.command("ingest")
 @click.argument("source", type=click.Path(path_type=str))
 @click.argument("out", type=click.Path(path_type=str))
-@click.option("--fs", type=float, help="Output sampling rate in Hz (default: the most common rate among the records).")
-@click.option("--length", type=float,
-              help="Output length (or window length) in seconds; longer records are cropped (default: the most "
-                   "common record length).")
-@click.option("--leads", default="standard", show_default=True,
-              help="Comma-separated leads in output order, e.g. 'I,II,V1'; 'standard' = I, II, III, aVR, aVL, aVF, V1-V6.")
-@click.option("--filter", "band", metavar="LOW-HIGH", help="Zero-phase Butterworth band-pass in Hz, e.g. 0.5-40 ('0.5-' high-pass).")
-@click.option("--lead-map", metavar="NAME=LEAD,...",
-              help="Extra lead names for this source, e.g. 'X1=I,X2=II' (DI/D1/Lead I/ECG I, C1-C6 ... are known).")
-@click.option("--windows", is_flag=True, help="Cut each record into consecutive --length windows (one row each) "
-                                               "instead of keeping its first --length seconds.")
-@click.option("--window-stride", type=float, metavar="SECONDS",
-              help="Like --windows with a window every SECONDS (less than --length: overlapping windows).")
-@click.option("--pad", is_flag=True, help="Zero-pad records (and last windows) shorter than --length instead of "
-                                          "skipping them; valid_samples records the real length.")
-@click.option("--max-amplitude", type=float, metavar="MV",
-              help="Skip records whose median lead peak-to-peak exceeds MV millivolts (those above 20 mV are "
-                   "flagged in the manifest either way).")
-@click.option("--strict", is_flag=True, help="Stop at the first bad record instead of skipping it.")
-@click.option("--workers", type=click.IntRange(min=1), help="Parallel workers (default: CPU count, at most 8).")
-@click.option("--overwrite", is_flag=True, help="Replace OUT if it already exists.")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the first N records (quick trials).")
-@click.option("--ptbxl-resolution", type=click.Choice(["lr", "hr"]),
-              help="PTB-XL: records100 (lr) or records500 (hr); default hr when --fs > 100, else lr.")
-@click.option("--min-likelihood", type=float, default=0.0, show_default=True,
-              help="PTB-XL: keep diagnostic statements with at least this likelihood when building labels.")
+@ingest_options
 @label_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def ingest(source: str, out: str, fs: float | None, length: float | None, leads: str, band: str | None,
-           lead_map: str | None, windows: bool, window_stride: float | None, pad: bool, max_amplitude: float | None,
-           strict: bool, workers: int | None, overwrite: bool, limit: int | None, ptbxl_resolution: str | None,
-           min_likelihood: float, labels: str | None, id_column: str | None, label_columns: str | None,
-           patient_column: str | None, merge_labels: bool, patient_from_name: str | None, quiet: bool) -> None:
+def ingest(source: str, out: str, labels: str | None, id_column: str | None, label_columns: str | None,
+           patient_column: str | None, merge_labels: bool, quiet: bool, **values: Any) -> None:
     """Ingest records from SOURCE into a store at OUT.
 
     SOURCE: a PTB-XL, CODE-15 (HDF5 + exams.csv), MIMIC-IV-ECG (record_list.csv) or WFDB folder (RECORDS files
@@ -57,42 +67,24 @@ def ingest(source: str, out: str, fs: float | None, length: float | None, leads:
     from rich.console import Console
 
     from ecgcl.data.ingest import ingest as run_ingest
+    from ecgcl.reporting import Reporter
 
     table = read_labels_option(labels, id_column, label_columns, patient_column, merge_labels)
+    options = IngestOptions.from_values(labels=table, **values)
     console = Console(stderr=True)
-    with _sigterm_as_interrupt():
-        result = run_ingest(source, out, fs=fs, length=length, leads=leads, band=band, pad=pad, strict=strict,
-                            workers=workers, overwrite=overwrite, limit=limit, ptbxl_resolution=ptbxl_resolution,
-                            min_likelihood=min_likelihood, windows=windows, window_stride=window_stride,
-                            lead_map=lead_map, max_amplitude=max_amplitude, labels=table,
-                            patient_from_name=patient_from_name, progress=not quiet and console.is_terminal)
+    if not quiet and console.is_terminal:
+        from ecgcl.cli.progress import IngestReporter
+
+        shown = IngestReporter(console)
+    else:
+        shown = nullcontext(Reporter())
+    with sigterm_as_interrupt(), shown as reporter:
+        result = run_ingest(source, out, options, reporter=reporter)
     print_summary(result)
 
 
 ingest.interrupt_message = ("Interrupted: the partial store was removed and OUT was left as it was; run the same "
                             "command again to ingest from the start.")
-
-
-@contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM unwinds like Ctrl-C, so the temporary store is removed and the worker pool shut down."""
-    import signal
-    import threading
-
-    from ecgcl.cli.main import Terminated
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminate(signum, frame):
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def print_summary(result) -> None:

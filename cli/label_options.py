@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import click
 
+from ecgcl.data.ingest_options import declaration, option_flag
+
+LABEL_OPTION_FIELDS = ("patient_from_name",)  # the `IngestOptions` fields declared here, not by `ecgcl ingest`
+
+
+def _declared(name: str):
+    """The click option of an `IngestOptions` string field (flag, metavar and help as declared there)."""
+    meta = declaration(name)
+    return click.option(option_flag(name), name, metavar=meta["metavar"], help=meta["help"])
+
 
 def label_options(func):
-    """--labels, --id-column, --label-columns, --patient-column, --merge-labels, --patient-from-name."""
+    """--labels, --id-column, --label-columns, --patient-column, --merge-labels, --patient-from-name (declared
+    in `IngestOptions`, whose `patient_from_name` it sets)."""
     options = [
         click.option("--labels", "labels", metavar="FILE",
                      help="A .csv/.tsv/.parquet table of labels and/or patients, one row per record."),
@@ -19,8 +30,7 @@ def label_options(func):
                                               "on one side of every split)."),
         click.option("--merge-labels", is_flag=True,
                      help="Add the table's labels to the labels a record already has instead of replacing them."),
-        click.option("--patient-from-name", metavar="REGEX",
-                     help=r"Patient id = first group of REGEX searched in each record id, e.g. 'data_(\d+)_'."),
+        _declared("patient_from_name"),
     ]
     for option in reversed(options):
         func = option(func)
@@ -30,7 +40,7 @@ def label_options(func):
 def read_labels_option(path: str | None, id_column: str | None, label_columns: str | None,
                        patient_column: str | None, merge: bool):
     """The checked labels table, or None; table options without --labels are a usage mistake."""
-    from ecgcl.data.labels import read_label_table
+    from ecgcl.data.label_table import read_label_table
     from ecgcl.errors import EcgclError
 
     if path is None:

@@ -73,7 +73,9 @@ def relaunch_with_torchrun(ctx: click.Context, config, *, nproc_per_node: int, n
     import subprocess
     import sys
 
-    from ecgcl.distributed import launched_by_torchrun, resolve_device
+    from ecgcl.distributed import launched_by_torchrun
+    from ecgcl.engine.guards import check_global_batch
+    from ecgcl.engine.session import resolve_device
 
     if launched_by_torchrun():
         raise EcgclError("--launcher torchrun given inside a process torchrun already started; drop --launcher")
@@ -85,9 +87,7 @@ def relaunch_with_torchrun(ctx: click.Context, config, *, nproc_per_node: int, n
         raise EcgclError(f"--nnodes {nnodes} needs --rdzv-endpoint HOST:PORT (the same on every node)")
     device = resolve_device(config.device, nproc_per_node - 1)  # the highest local rank must have its GPU too
     world = nproc_per_node * nnodes
-    if config.batch_size % world:
-        raise EcgclError(f"--batch-size {config.batch_size} must be divisible by the {world} processes "
-                         f"(--nproc-per-node x --nnodes); it is the global batch")
+    check_global_batch(config.batch_size, world, " (--nproc-per-node x --nnodes)")
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc_per_node),
                "--nnodes", str(nnodes)]
     if nnodes == 1 and not rdzv_endpoint:

@@ -7,15 +7,12 @@ import sys
 import click
 
 from ecgcl import __version__
+from ecgcl.cli.signals import Terminated
 from ecgcl.errors import EcgclError
 
 
 INTERRUPTED = ("Interrupted: finished epochs are saved; run the same command again (or `ecgcl run --resume "
                "--out DIR`) to continue.")
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread by a command that cleans up on it (exit code 143)."""
 
 
 class EcgclGroup(click.Group):

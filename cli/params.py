@@ -1,47 +1,11 @@
-"""Click parameter types. Torch and the plugins are imported only when a value is converted, so `--help` stays fast."""
+"""Click parameter types for option values (key=value pairs, comma lists); they import neither torch nor the
+plugins, so `--help` stays fast."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ecgcl.compose import Compose
-    from ecgcl.registry import Registry
-
-
-class AugmentationSpec(click.ParamType):
-    """An `--aug` value such as `permute:segments=5+noise:std=0.05`, parsed into an `ecgcl.compose.Compose`.
-
-    Names and option keys are checked against the registry (with "did you mean"); a mistake becomes a
-    click usage error (exit code 2) naming the option. `registry` defaults to the CLI's plugin manager.
-    """
-
-    name = "augmentations"
-
-    def __init__(self, registry: Registry | None = None) -> None:
-        self.registry = registry
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Compose:
-        from ecgcl.compose import Compose, parse_augmentations
-        from ecgcl.errors import EcgclError
-
-        if isinstance(value, Compose):
-            return value
-        if self.registry is None:
-            from ecgcl.manager import get_registry
-
-            registry = get_registry()
-        else:
-            registry = self.registry
-        try:
-            return parse_augmentations(str(value), registry)
-        except EcgclError as error:
-            self.fail(str(error), param, ctx)
-
-    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
-        return "NAME[:KEY=VALUE,...][+NAME...]"
 
 
 class KeyValue(click.ParamType):

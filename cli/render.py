@@ -72,7 +72,8 @@ def print_metrics(console: Console, result: dict, title: str) -> None:
             table.add_row(escape(str(key)), f"{value:.4f}" if isinstance(value, float) else escape(str(value)))
     console.print(table)
     if "per_class" in result:
-        from ecgcl.protocol.results import counts_caption, per_class_table
+        from ecgcl.cli.tables import per_class_table
+        from ecgcl.protocol.results import counts_caption
 
         console.print(per_class_table(result["per_class"]))
         records = result.get("test_records", result.get("records"))

@@ -2,7 +2,7 @@
 `ecgcl.protocol`, show the results.
 
 Every option can also come from a TOML config file (`--config run.toml`, keys named like the options; see
-`ecgcl.cli.options`); an option given on the command line wins. torch is imported only when a command runs.
+`ecgcl.cli.config_options`); an option given on the command line wins. torch is imported only when a command runs.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import Any
 import click
 
 from ecgcl.cli.launch import launcher_options, refuse_multiprocess, relaunch_with_torchrun
-from ecgcl.cli.options import ConfigCommand, config_options, given_options, resume_options
-from ecgcl.errors import EcgclError
+from ecgcl.cli.config_options import ConfigCommand, config_options, given_options, resume_options
+from ecgcl.methods import FINETUNE_MODES
 from ecgcl.protocol import SPLIT_PARTS
 
 
 def _speed_options(func):
-    """Options that change how fast training runs, not what it computes (see `ecgcl.engine.options`)."""
+    """Options that change how fast training runs, not what it computes (see `ecgcl.engine.speed`)."""
     options = [
         click.option("--bf16", is_flag=True, help="bfloat16 autocast for the encoder (GPU; also works on CPU)."),
         click.option("--compile", "compile_", is_flag=True, help="torch.compile the encoder and projection."),
@@ -46,7 +46,7 @@ def _missing_leads_option(default_help: str):
 
 def _train_options(params: dict[str, Any], *, sync_batchnorm: bool = True, timer=None):
     """The `TrainOptions` of the speed options (removed from `params`)."""
-    from ecgcl.engine.options import TrainOptions
+    from ecgcl.engine.speed import TrainOptions
 
     pin = {"auto": None, "on": True, "off": False}[params.pop("pin_memory")]
     return TrainOptions(bf16=params.pop("bf16"), compile=params.pop("compile_"), workers=params.pop("workers"),
@@ -80,9 +80,10 @@ def run_command(resume: bool, overwrite: bool, config_file: str | None, **params
 
     Example: ecgcl run --aug permute+noise --encoder cnn_attn_lstm --data STORE --repeats 5
     """
-    from ecgcl.engine.options import training_options
-    from ecgcl.protocol.grid import grid_tables, run_grid
-    from ecgcl.protocol.results import endings_caption, summary_tables
+    from ecgcl.engine.speed import training_options
+    from ecgcl.cli.tables import grid_tables, summary_tables
+    from ecgcl.protocol.sweep import run_grid
+    from ecgcl.protocol.results import endings_caption
     from ecgcl.protocol.runner import run_protocol
 
     refuse_multiprocess("run")
@@ -134,15 +135,13 @@ def pretrain_command(ctx, resume: bool, overwrite: bool, config_file: str | None
     Several processes: `--launcher torchrun --nproc-per-node N` (or `torchrun --nproc-per-node N -m ecgcl.cli
     pretrain ...`); --batch-size is then the global batch, and only rank 0 writes files.
     """
-    from ecgcl.engine.options import StepTimer
-    from ecgcl.protocol.once import pretrain_once
+    from ecgcl.engine.speed import StepTimer
+    from ecgcl.protocol.single import check_pretrain_config, pretrain_once
 
     timer = StepTimer(skip=1)  # the first step pays for warm-up (and torch.compile)
     options = _train_options(params, sync_batchnorm=not no_sync_bn, timer=timer)
     config = _config(params)
-    config.require_single("pretrain")
-    if config.pretrain_epochs < 1:
-        raise EcgclError("--pretrain-epochs must be at least 1 for `ecgcl pretrain`")
+    check_pretrain_config(config)
     console = _console()
     if launcher == "torchrun":
         ctx.exit(relaunch_with_torchrun(ctx, config, nproc_per_node=nproc_per_node, nnodes=nnodes,
@@ -161,11 +160,11 @@ def pretrain_command(ctx, resume: bool, overwrite: bool, config_file: str | None
 @config_options("finetune")
 @click.option("--checkpoint", type=click.Path(dir_okay=False),
               help="Encoder checkpoint from `ecgcl pretrain` (omit to train from random initialisation).")
-@click.option("--mode", type=click.Choice(["finetune", "linear"]), default="finetune", show_default=True,
+@click.option("--mode", type=click.Choice(FINETUNE_MODES), default="finetune", show_default=True,
               help="End to end, or a linear probe on the frozen encoder.")
 @click.option("--label-fraction", "label_fraction", type=float, default=1.0, show_default=True,
               help="Fraction of the training patients whose labels are used.")
-@_missing_leads_option("zero if the encoder was pretrained with lead_mask, else slice")
+@_missing_leads_option("zero if the encoder was pretrained with a lead-masking augmentation (lead_mask), else slice")
 @resume_options
 @_speed_options
 @click.pass_context
@@ -173,7 +172,7 @@ def finetune_command(ctx, resume: bool, overwrite: bool, config_file: str | None
                      label_fraction: float, missing_leads: str | None, **params) -> None:
     """Fine-tune an encoder on one patient-level split; keep the best validation epoch; report test metrics."""
     from ecgcl.cli.render import print_metrics
-    from ecgcl.protocol.once import finetune_once
+    from ecgcl.protocol.single import finetune_once
 
     refuse_multiprocess("finetune")
     options = _train_options(params)
@@ -202,7 +201,7 @@ def finetune_command(ctx, resume: bool, overwrite: bool, config_file: str | None
 @config_options("evaluate")
 @click.option("--all-records", is_flag=True,
               help="Every labelled record, even on the training store (default there: the checkpoint's test records).")
-@_missing_leads_option("the fine-tuned checkpoint's own choice; else zero after lead_mask pretraining, slice "
+@_missing_leads_option("the fine-tuned checkpoint's own choice; else zero after lead-masking pretraining, slice "
                        "otherwise")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the robustness perturbations.")
 @click.option("--out", type=click.Path(file_okay=False), default="robustness", show_default=True,
@@ -217,29 +216,18 @@ def evaluate_command(checkpoint: str, data: str, split_file: str | None, part: s
     another store: every record labelled for the checkpoint's task. The store may hold a subset of the
     checkpoint's leads, in any order (see --missing-leads). --robustness adds the robustness report.
     """
-    from ecgcl.engine.evaluate import open_evaluation
-    from ecgcl.protocol.splits import read_split_file
+    from ecgcl.protocol.single import evaluate_once
 
-    record_ids = read_split_file(split_file, part) if split_file else None
-    if robustness_extra and not robustness:
-        raise EcgclError("--robustness-extra adds conditions to the robustness report; add --robustness")
-    evaluation = open_evaluation(checkpoint, data, device=device, batch_size=batch_size, record_ids=record_ids,
-                                 all_records=all_records, missing_leads=missing_leads)
-    result = {**evaluation.info(), **evaluation.metrics()}
-    report = None
-    if robustness:
-        from ecgcl.robustness.report import evaluation_robustness, summarise_robustness, write_robustness
-
-        rows, skipped = evaluation_robustness(evaluation, extra=robustness_extra, seed=seed)
-        summary = summarise_robustness(rows)
-        files = write_robustness(Path(out), rows, summary, skipped=skipped, seed=seed)
-        report = {"summary": summary, "skipped": skipped, "files": [str(f) for f in files]}
+    result = evaluate_once(checkpoint, data, split_file=split_file, part=part, device=device, batch_size=batch_size,
+                           all_records=all_records, missing_leads=missing_leads, robustness=robustness,
+                           robustness_extra=robustness_extra, seed=seed, out=out)
     if as_json:
-        click.echo(json.dumps({**result, "robustness": report} if report else result, indent=2))
+        click.echo(json.dumps(result, indent=2))
         return
     from ecgcl.cli.render import print_metrics
 
     console = _console()
+    report = result.pop("robustness", None)
     print_metrics(console, result, f"{Path(checkpoint).name} on {data}")
     if report:
         _print_robustness(console, report)
@@ -247,7 +235,7 @@ def evaluate_command(checkpoint: str, data: str, split_file: str | None, part: s
 
 def _print_robustness(console, report: dict[str, Any]) -> None:
     """The robustness table, the conditions the store could not have, and where the files are."""
-    from ecgcl.robustness.report import robustness_table
+    from ecgcl.cli.tables import robustness_table
 
     console.print(robustness_table(report["summary"]))
     for note in report["skipped"]:

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from ecgcl.errors import EcgclError
 from ecgcl.interfaces import Augmentation
-from ecgcl.registry import Registry
+from ecgcl.registry import Component, Registry
 
 _INT = re.compile(r"^[+-]?\d+$")
 
@@ -161,9 +161,24 @@ def parse_augmentations(spec: str | None, registry: Registry, context=None) -> C
     return Compose(parts, text, tuple(components))
 
 
+def spec_components(spec: str | None, registry: Registry, kind: str = "augmentation") -> tuple[Component, ...]:
+    """The registry entries the parts of a `+`-joined spec name, in order, without building any.
+
+    For reading what a component declares (an attribute of its factory, e.g. `masks_leads`) from a spec that a
+    checkpoint recorded: a name that no installed plugin registers is left out, and `none` or an empty spec
+    names nothing.
+    """
+    text = (spec or "").strip()
+    if text.lower() in ("", "none"):
+        return ()
+    names = [parse_part(part, kind)[0] for part in text.split("+") if part.strip()]
+    return tuple(registry.get(kind, name) for name in names if (kind, name) in registry)
+
+
 def draw_views(augmentation: Augmentation, batch: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """Two views of `batch` for contrastive training, drawn from `generator` (see `Augmentation.views`)."""
     return augmentation.views(batch, generator)
 
 
-__all__ = ["Compose", "build_component", "draw_views", "parse_augmentations", "parse_part", "parse_value"]
+__all__ = ["Compose", "build_component", "draw_views", "parse_augmentations", "parse_part", "parse_value",
+           "spec_components"]

@@ -1,7 +1,7 @@
 """The run configuration: every training option declared once, read from the command line or a TOML file.
 
 Each `RunConfig` field carries its command-line declaration (help text, which commands take it) in its
-metadata; `ecgcl.cli.options` builds the click options from these fields, and a `--config` file fills
+metadata; `ecgcl.cli.config_options` builds the click options from these fields, and a `--config` file fills
 click's `default_map`, so an option given on the command line beats the config file, which beats the
 defaults below. The resolved configuration is written to the results folder as `config.json`, which
 `--config` (and `--resume`) accept back.
@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from ecgcl.errors import EcgclError, did_you_mean
-from ecgcl.protocol import SPLIT_STRATEGIES
+from ecgcl.methods import METHODS, method
+from ecgcl.split_spec import SPLIT_STRATEGIES, parse_split
 
-METHODS = ("pretrained_finetune", "pretrained_linear", "random_linear", "supervised")
-INPUTS = ("time", "fft")
+INPUTS = ("time", "fft")  # encoder input representations (`ecgcl.engine.inputs`)
 MISSING_LEADS = ("zero", "slice")  # what an encoder gets for trained leads a store lacks (ecgcl.engine.lead_mapping)
 TRAINING = ("run", "pretrain", "finetune")  # the commands that train a model
 
@@ -43,7 +43,7 @@ class RunConfig:
 
     Component options (`encoder_args`, `loss_args`) hold only what the user set: each component's own
     signature gives its defaults. `aug` and `encoder` may each hold several values (a list): `ecgcl run` then
-    runs a grid of cells, one per combination (see `ecgcl.protocol.grid`).
+    runs a grid of cells, one per combination (see `ecgcl.protocol.sweep`).
     """
 
     data: str | None = option(None, "Store folder; without it, the small PTB-XL sample shipped with ecgcl.")
@@ -82,7 +82,7 @@ class RunConfig:
     label_fractions: list[float] = option(factory=lambda: [1.0], flag="--label-fraction", commands=("run",),
                                           help="Comma-separated label fractions, e.g. 0.01,0.1,1.0.")
     methods: list[str] = option(factory=lambda: list(METHODS), commands=("run",),
-                                help="Comma-separated: pretrained_finetune,pretrained_linear,random_linear,supervised.")
+                                help=f"Comma-separated: {','.join(METHODS)}.")
     robustness: bool = option(False, "Also score the test records under missing leads, noise, baseline wander and "
                               "resampling (robustness.csv/json/png; the grid is in the README).",
                               commands=("run", "evaluate"))
@@ -97,9 +97,8 @@ class RunConfig:
         """Raise `EcgclError` for values no run can use."""
         if self.input not in INPUTS:
             raise EcgclError(f"--input must be one of {', '.join(INPUTS)}, not {self.input!r}")
-        for method in self.methods:
-            if method not in METHODS:
-                raise EcgclError(f"unknown method {method!r}{did_you_mean(method, METHODS)}; choose from {', '.join(METHODS)}")
+        for name in self.methods:
+            method(name)
         if not self.methods:
             raise EcgclError("--methods needs at least one method")
         for name in ("pretrain_epochs", "finetune_epochs", "patience", "batch_size", "repeats", "embed_dim",
@@ -129,16 +128,19 @@ class RunConfig:
             twice = sorted({v for v in values if values.count(v) > 1})
             if twice:
                 raise EcgclError(f"{option_name(name)} lists {', '.join(map(repr, twice))} twice; each grid value once")
-        from ecgcl.protocol.strategies import parse_split
-
         parse_split(self.split, self.val_folds, self.test_folds)
         if self.robustness_extra and not self.robustness:
             raise EcgclError("--robustness-extra adds conditions to the robustness report; add --robustness")
 
     def check_methods(self) -> None:
         """For `ecgcl run`: every method must have what it needs (the pretrained ones need pretraining)."""
-        if self.pretrain_epochs == 0 and any(m.startswith("pretrained") for m in self.methods):
+        if self.pretrain_epochs == 0 and self.needs_pretraining:
             raise EcgclError("--pretrain-epochs 0 leaves nothing to fine-tune; use --methods random_linear,supervised")
+
+    @property
+    def needs_pretraining(self) -> bool:
+        """Whether a method of the run starts from the pretrained encoder."""
+        return any(method(m).pretrained for m in self.methods)
 
     @property
     def is_grid(self) -> bool:

@@ -29,6 +29,10 @@ class Augmentation(ABC):
 
     name: str = ""
     pairs_views: bool = False  # True where `views` forms the pair from one recording (see `views`)
+    # True where the augmentation zeroes whole leads, so an encoder pretrained with it has learnt to work
+    # without some: such an encoder gets `--missing-leads zero` by default (`ecgcl.engine.lead_mapping`).
+    # Read from the registered factory without building it, so declare it on the class.
+    masks_leads: bool = False
 
     @abstractmethod
     def __call__(self, batch: Tensor, generator: torch.Generator) -> Tensor:

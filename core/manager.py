@@ -19,16 +19,10 @@ import pluggy
 
 from ecgcl import hookspecs
 from ecgcl.errors import PluginLoadError
-from ecgcl.registry import KIND_HOOKS, Registry, Source
+from ecgcl.registry import BUILTIN_MODULES, KIND_HOOKS, Registry, Source
 
 ENTRY_POINT_GROUP = "ecgcl"
 HOOK_NAMES = tuple(KIND_HOOKS.values())
-BUILTIN_MODULES = (
-    "ecgcl.plugins.augmentations",
-    "ecgcl.plugins.encoders",
-    "ecgcl.plugins.losses",
-    "ecgcl.plugins.tasks",
-)
 
 
 @dataclass(frozen=True)

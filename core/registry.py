@@ -15,14 +15,12 @@ from typing import Any
 from ecgcl.context import RUNTIME_OPTIONS
 from ecgcl.errors import EcgclError, UnknownComponentError, did_you_mean
 
-# The component kinds and the hook that registers each: the one list every other place imports.
-KIND_HOOKS = {
-    "augmentation": "register_augmentations",
-    "encoder": "register_encoders",
-    "loss": "register_losses",
-    "task": "register_tasks",
-}
-KINDS = tuple(KIND_HOOKS)
+# The component kinds and their plural, the one list every other place derives from: the hook that registers a
+# kind is `register_<plural>` (ecgcl.hookspecs), and its built-ins live in `ecgcl.plugins.<plural>`.
+KIND_PLURALS = {"augmentation": "augmentations", "encoder": "encoders", "loss": "losses", "task": "tasks"}
+KINDS = tuple(KIND_PLURALS)
+KIND_HOOKS = {kind: f"register_{plural}" for kind, plural in KIND_PLURALS.items()}
+BUILTIN_MODULES = tuple(f"ecgcl.plugins.{plural}" for plural in KIND_PLURALS.values())
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 _EMPTY = inspect.Parameter.empty
 

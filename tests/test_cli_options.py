@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from ecgcl.cli.main import EcgclGroup, cli
-from ecgcl.cli.options import ConfigCommand, config_options, resume_options
+from ecgcl.cli.config_options import ConfigCommand, config_options, resume_options
 from ecgcl.config import RunConfig, config_from_options, option_name
 
 

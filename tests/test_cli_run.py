@@ -17,7 +17,7 @@ from rich.console import Console
 from ecgcl.cli.main import cli
 from ecgcl.config import resolve_config
 from ecgcl.data.store import open_store, write_store
-from ecgcl.protocol.results import summary_tables
+from ecgcl.cli.tables import summary_tables
 from ecgcl.protocol.runner import run_protocol
 
 TINY = ["--encoder-arg", "width=4", "--encoder-arg", "depth=1", "--embed-dim", "8", "--projection-dim", "8",

@@ -1,16 +1,13 @@
-"""`ecgcl.compose`: parsing --aug strings, applying parts in order, drawing views; the click AugmentationSpec."""
+"""`ecgcl.compose`: parsing --aug strings, applying parts in order, drawing views."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-import click
 import pytest
 import torch
-from click.testing import CliRunner
 
-from ecgcl.cli.params import AugmentationSpec
 from ecgcl.compose import Compose, draw_views, parse_augmentations, parse_part, parse_value
 from ecgcl.errors import EcgclError
 from ecgcl.manager import create_plugin_manager
@@ -149,30 +146,7 @@ def test_compose_nests_like_any_augmentation():
     assert repr(outer) == "Compose('compose+noise')"
 
 
-def _command(registry):
-    @click.command()
-    @click.option("--aug", type=AugmentationSpec(registry), default="none")
-    def show(aug):
-        click.echo(f"{aug.spec}|{len(aug)}")
-
-    return show
-
-
-def test_the_click_type_parses_a_valid_spec(registry):
-    result = CliRunner().invoke(_command(registry), ["--aug", "permute:segments=5+noise:std=0.05"])
-    assert result.exit_code == 0, result.output
-    assert result.output.strip() == "permute:segments=5+noise:std=0.05|2"
-    assert CliRunner().invoke(_command(registry), []).output.strip() == "none|0"
-
-
-def test_the_click_type_turns_mistakes_into_usage_errors(registry):
-    result = CliRunner().invoke(_command(registry), ["--aug", "permute+nosie"])
-    assert result.exit_code == 2
-    assert "Invalid value for '--aug'" in result.output
-    assert "did you mean 'noise'?" in result.output
-
-
-def test_the_click_type_does_not_import_torch_until_used():
+def test_the_cli_parameter_types_do_not_import_torch():
     code = "import sys; import ecgcl.cli.params; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

@@ -12,7 +12,7 @@ from ecgcl.data.dataset import ECGDataset, collate_batch
 from ecgcl.data.ingest import ingest
 from ecgcl.data.sample import decode, sample_store_path
 from ecgcl.data.store import open_store
-from ecgcl.data.tasks import task_targets
+from ecgcl.tasks import task_targets
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,12 @@ from torch import nn
 
 from ecgcl.compose import parse_augmentations
 from ecgcl.data.store import open_store
-from ecgcl.distributed import distributed_session, is_main_process
+from ecgcl.distributed import is_main_process
+from ecgcl.engine.session import distributed_session
 from ecgcl.engine.loops import pretrain
-from ecgcl.engine.options import StepTimer, TrainOptions, current_options, training_options
+from ecgcl.engine.speed import StepTimer, TrainOptions, current_options, training_options
 from ecgcl.errors import EcgclError
-from ecgcl.heads import ProjectionHead
+from ecgcl.engine.heads import ProjectionHead
 from ecgcl.manager import create_plugin_manager
 
 REGISTRY = create_plugin_manager(entry_points=False).registry

@@ -16,12 +16,13 @@ from ecgcl.cli.main import cli
 from ecgcl.config import resolve_config
 from ecgcl.data.sample import sample_store_path
 from ecgcl.data.store import open_store
-from ecgcl.data.tasks import task_targets
+from ecgcl.tasks import task_targets
 from ecgcl.engine import loops
 from ecgcl.engine.model import Classifier
 from ecgcl.errors import EcgclError
 from ecgcl.manager import get_registry
-from ecgcl.protocol.results import UNDERTRAINED_HINT, summary_tables
+from ecgcl.cli.tables import summary_tables
+from ecgcl.protocol.results import UNDERTRAINED_HINT
 from ecgcl.protocol.runner import run_protocol
 
 

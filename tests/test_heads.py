@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ecgcl.errors import EcgclError
-from ecgcl.heads import ClassifierHead, ProjectionHead
+from ecgcl.engine.heads import ClassifierHead, ProjectionHead
 
 
 @pytest.mark.parametrize("batch_norm", [False, True])

@@ -14,7 +14,7 @@ from ecgcl.data.ingest import ingest
 from ecgcl.data.leads import STANDARD_LEADS, normalise_lead_name
 from ecgcl.data.ptbxl import load_statements
 from ecgcl.data.store import open_store
-from ecgcl.data.tasks import task_targets
+from ecgcl.tasks import task_targets
 from ecgcl.data.wfdb_reader import read_wfdb
 
 

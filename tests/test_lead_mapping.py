@@ -73,7 +73,9 @@ def test_an_encoder_whose_weights_cannot_be_sliced_is_told_to_use_zero():
 
 
 def test_lead_masking_is_recognised_in_the_recorded_aug():
-    assert lead_masking_used("lead_mask:keep=3+noise") and lead_masking_used("permute+lead_mask")
-    assert not lead_masking_used("permute+noise") and not lead_masking_used(None)
-    assert default_policy({"aug": "lead_mask"}) == "zero" and default_policy({"aug": "noise"}) == "slice"
-    assert default_policy({"aug": "noise", "pretrain_aug": "lead_mask"}) == "zero"
+    assert lead_masking_used("lead_mask:keep=3+noise", REGISTRY) and lead_masking_used("permute+lead_mask", REGISTRY)
+    assert not lead_masking_used("permute+noise", REGISTRY) and not lead_masking_used(None, REGISTRY)
+    assert default_policy({"aug": "lead_mask"}, REGISTRY) == "zero"
+    assert default_policy({"aug": "noise"}, REGISTRY) == "slice"
+    assert default_policy({"aug": "noise", "pretrain_aug": "lead_mask"}, REGISTRY) == "zero"
+    assert default_policy({"aug": "lead_mask"}) == "zero"  # without a registry: the process-wide one

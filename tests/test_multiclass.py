@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from ecgcl.cli.main import cli
 from ecgcl.data.store import open_store, write_store
-from ecgcl.protocol.metrics import classification_metrics, per_class_metrics
+from ecgcl.metrics import classification_metrics, per_class_metrics
 from ecgcl.protocol.results import counts_caption
 
 TINY = ["--encoder-arg", "width=4", "--encoder-arg", "depth=1", "--embed-dim", "8", "--projection-dim", "8",

@@ -17,7 +17,7 @@ from ecgcl.interfaces import Encoder
 from ecgcl.manager import create_plugin_manager
 from ecgcl.registry import Source
 from ecgcl.config import read_config_file, resolve_config
-from ecgcl.protocol.grid import cell_name, grid_cells, run_grid
+from ecgcl.protocol.sweep import cell_name, grid_cells, run_grid
 from ecgcl.protocol.runner import Reporter
 
 

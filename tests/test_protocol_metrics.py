@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from ecgcl.protocol.metrics import classification_metrics, mean_ci
+from ecgcl.metrics import classification_metrics, mean_ci
 from ecgcl.protocol.results import summarise
 
 
@@ -58,7 +58,7 @@ def test_summary_groups_by_fraction_and_method():
 
 def test_validation_threshold_maximises_f1_as_computed_by_hand():
     # scores >= t for t = 0.1 / 0.35 / 0.4 / 0.6 / 0.7 / 0.8 give F1 = 2/3, 3/4, 4/7, 2/3, 4/5, 1/2: t = 0.7 wins
-    from ecgcl.protocol.metrics import best_f1_thresholds, f_max
+    from ecgcl.metrics import best_f1_thresholds, f_max
 
     y = np.array([0, 0, 1, 1, 0, 1])
     p = np.array([0.1, 0.4, 0.35, 0.8, 0.6, 0.7])
@@ -76,7 +76,7 @@ def test_validation_threshold_maximises_f1_as_computed_by_hand():
 
 
 def test_sample_centred_f_max_for_multi_label_by_hand():
-    from ecgcl.protocol.metrics import f_max
+    from ecgcl.metrics import f_max
 
     y = np.array([[1, 0], [0, 1], [1, 1]])
     p = np.array([[0.9, 0.2], [0.3, 0.6], [0.8, 0.1]])

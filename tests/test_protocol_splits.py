@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ecgcl.data.store import open_store
-from ecgcl.data.tasks import task_targets
+from ecgcl.tasks import task_targets
 from ecgcl.errors import EcgclError
 from ecgcl.protocol.splits import (check_both_classes, label_fraction_subset, pretraining_pool, split_patients)
 

@@ -11,10 +11,11 @@ from click.testing import CliRunner
 
 from ecgcl.cli.main import cli
 from ecgcl.data.store import open_store, write_store
-from ecgcl.data.tasks import task_targets
+from ecgcl.tasks import task_targets
 from ecgcl.errors import EcgclError
 from ecgcl.protocol.splits import pretraining_pool
-from ecgcl.protocol.strategies import SPLIT_STRATEGIES, draw_split, parse_split
+from ecgcl.protocol.strategies import draw_split
+from ecgcl.split_spec import SPLIT_STRATEGIES, parse_split
 
 
 @pytest.fixture(scope="module")

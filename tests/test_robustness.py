@@ -19,9 +19,9 @@ from ecgcl.cli.main import cli
 from ecgcl.config import resolve_config
 from ecgcl.data.leads import STANDARD_LEADS
 from ecgcl.manager import create_plugin_manager
-from ecgcl.protocol.metrics import METRIC_NAMES
+from ecgcl.metrics import METRIC_NAMES
 from ecgcl.protocol.runner import run_protocol
-from ecgcl.robustness.grid import NOISE_SNR_DB, robustness_grid
+from ecgcl.robustness.conditions import NOISE_SNR_DB, robustness_grid
 from ecgcl.robustness.perturb import build_perturbation
 
 REGISTRY = create_plugin_manager(entry_points=False).registry
@@ -116,7 +116,7 @@ def test_run_robustness_writes_mean_and_ci_over_repeats(finished_run):
 def test_robustness_table_keeps_condition_names_readable_at_80_columns(finished_run):
     from rich.console import Console
 
-    from ecgcl.robustness.report import robustness_table
+    from ecgcl.cli.tables import robustness_table
 
     summary = json.loads((finished_run.out / "robustness.json").read_text())["summary"]
     # a full run's four methods at two label fractions: eight score columns to fit

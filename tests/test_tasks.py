@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecgcl.data.tasks import parse_task, task_targets
+from ecgcl.tasks import parse_task, task_targets
 from ecgcl.errors import EcgclError
 from ecgcl.interfaces import Task, TaskTargets
 from ecgcl.manager import create_plugin_manager
@@ -129,7 +129,7 @@ def test_ptbxl_statement_tasks_on_the_sample(registry, sample_metadata):
 
 
 def test_the_superclass_tasks_are_unchanged(registry, sample_metadata):
-    from ecgcl.data.tasks import label_sets
+    from ecgcl.tasks import label_sets
 
     sets = label_sets(sample_metadata)
     t = task_targets("normal_vs_abnormal", sample_metadata, registry=registry)

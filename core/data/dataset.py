@@ -14,7 +14,7 @@ from ecgcl.data.store import ECGStore
 class ECGDataset(Dataset):
     """Records `indices` of a store as `(signal (L, T), target, patient code)` triples.
 
-    `targets` is an array aligned with the whole store (from `ecgcl.data.tasks`); without it the target is NaN,
+    `targets` is an array aligned with the whole store (from `ecgcl.tasks`); without it the target is NaN,
     which is what self-supervised pretraining uses. `__getitems__` reads a whole batch in one sorted memory-map
     access, which the DataLoader uses automatically; it is safe in worker processes and under
     `DistributedSampler` because nothing is parsed per item.

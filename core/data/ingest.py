@@ -4,7 +4,8 @@ Every record goes through the same steps: load (reader) -> check (leads present 
 and converted to mV, no NaN, no flat lead, long enough, plausible amplitude) -> select/reorder leads ->
 resample -> band-pass -> crop/pad, or cut into windows. Records are processed in chunks so the scipy calls run
 on whole (records, leads, samples) arrays. A bad record is skipped with its reason (or, with `strict=True`,
-stops the ingest with an EcgclError); the store is only renamed into place when all went well.
+stops the ingest with an EcgclError); the store is only renamed into place when all went well. The options
+are declared once, in `ecgcl.data.ingest_options.IngestOptions`; progress goes to an `ecgcl.reporting.Reporter`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 import os
 from collections import Counter, deque
 from contextlib import ExitStack, closing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from ecgcl.data.duplicates import HASH_COLUMN, record_hashes
-from ecgcl.data.labels import LabelTable, annotate, compile_pattern
+from ecgcl.data.ingest_options import IngestOptions
+from ecgcl.data.label_table import annotate, compile_pattern
 from ecgcl.data.leads import lead_indices
 from ecgcl.data.plan import AMPLITUDE_FLAG_MV, Plan, make_plan
 from ecgcl.data.preprocess import bandpass, cut_windows, resample, window_starts
@@ -31,6 +33,7 @@ from ecgcl.data.records import (FLAT_LEADS, IMPLAUSIBLE_AMPLITUDE, MISSING_LEADS
 from ecgcl.data.store import StoreWriter, check_apart
 from ecgcl.data.units import mv_factors
 from ecgcl.errors import EcgclError
+from ecgcl.reporting import Reporter
 
 FLAT_PTP_MV = 0.005  # a lead whose peak-to-peak range stays below 5 uV over the whole record carries no signal
 BASE_COLUMNS = ("record_id", "patient_id", "labels", "fs", "original_fs", "source_path")
@@ -238,43 +241,35 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="ecgcl-parent-watch").start()
 
 
-def _progress(enabled: bool):
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
-
-    return Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]} rec/s"), TextColumn("[red]{task.fields[skipped]} skipped"),
-                    TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled, transient=False)
-
-
-def ingest(source: str | os.PathLike, out: str | os.PathLike, *, fs: float | None = None,
-           length: float | None = None, leads: str | Sequence[str] | None = None, band: str | None = None,
-           pad: bool = False, strict: bool = False, workers: int | None = None, overwrite: bool = False,
-           limit: int | None = None, ptbxl_resolution: str | None = None, min_likelihood: float = 0.0,
-           windows: bool = False, window_stride: float | None = None, lead_map: str | Mapping | None = None,
-           max_amplitude: float | None = None, labels: LabelTable | None = None,
-           patient_from_name: str | None = None, progress: bool = False) -> IngestResult:
+def ingest(source: str | os.PathLike, out: str | os.PathLike, options: IngestOptions | None = None, *,
+           reporter: Reporter | None = None, **values: Any) -> IngestResult:
     """Ingest `source` into a new store at `out`; see the module docstring for the steps.
 
-    `labels` (from `read_label_table`) joins a user's labels/patients table; `patient_from_name` takes patient
-    ids from a regex on the record ids (see `ecgcl.data.labels`).
+    The options are the fields of `IngestOptions`, given as `options` and/or as keyword arguments
+    (`ingest(source, out, fs=100, length=10)`); an unknown keyword is an EcgclError. `labels` (from
+    `read_label_table`) joins a user's labels/patients table; `patient_from_name` takes patient ids from a regex
+    on the record ids (see `ecgcl.data.label_table`). Progress goes to `reporter` (default: silent): one stage of
+    all records, advanced with the records/s `rate` and the `skipped` count after each chunk.
     """
     import time
 
+    o = IngestOptions.from_values(options, **values)
+    reporter = reporter if reporter is not None else Reporter()
     check_apart(source, out)
-    if patient_from_name:
-        compile_pattern(patient_from_name)  # a bad pattern stops before any record is read
-    reader = open_source(source, fs=fs, ptbxl_resolution=ptbxl_resolution, min_likelihood=min_likelihood)
+    if o.patient_from_name:
+        compile_pattern(o.patient_from_name)  # a bad pattern stops before any record is read
+    reader = open_source(source, fs=o.fs, ptbxl_resolution=o.ptbxl_resolution, min_likelihood=o.min_likelihood)
     refs = reader.discover()
-    if limit is not None:
-        if limit <= 0:
-            raise EcgclError(f"--limit must be positive, got {limit}")
-        refs = refs[:limit]
+    if o.limit is not None:
+        if o.limit <= 0:
+            raise EcgclError(f"--limit must be positive, got {o.limit}")
+        refs = refs[:o.limit]
     if not refs:
         raise EcgclError(f"no records found in {reader.describe()}")
-    plan, chosen = make_plan(reader, refs, fs=fs, length=length, leads=leads, band=band, pad=pad, windows=windows,
-                             window_stride=window_stride, lead_map=lead_map, max_amplitude=max_amplitude)
-    workers = max(1, workers if workers is not None else min(os.cpu_count() or 1, 8))
+    plan, chosen = make_plan(reader, refs, fs=o.fs, length=o.length, leads=o.leads, band=o.band, pad=o.pad,
+                             windows=o.windows, window_stride=o.window_stride, lead_map=o.lead_map,
+                             max_amplitude=o.max_amplitude)
+    workers = max(1, o.workers if o.workers is not None else min(os.cpu_count() or 1, 8))
     workers = min(workers, len(_chunks(len(refs), workers)))
 
     n = len(refs)
@@ -283,15 +278,14 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, *, fs: float | Non
     skipped: list[Skip] = []
     started = time.perf_counter()
     with ExitStack() as stack:
-        writer = stack.enter_context(StoreWriter(out, len(plan.leads), plan.samples, overwrite=overwrite))
-        bar = stack.enter_context(_progress(progress))
-        task = bar.add_task("ingest", total=n, rate="-", skipped=0)
+        writer = stack.enter_context(StoreWriter(out, len(plan.leads), plan.samples, overwrite=o.overwrite))
+        reporter.stage("ingest", n)
         done = 0
         chunks = stack.enter_context(closing(_run_chunks(reader, refs, plan, workers)))  # stops workers on errors
         for chunk in chunks:
             for position, category, detail in chunk.skips:
                 ref = refs[position]
-                if strict:
+                if o.strict:
                     raise EcgclError(f"record {ref.record_id} ({ref.source_path}) is bad: {category}: {detail} "
                                      "(run without --strict to skip bad records)")
                 skipped.append(Skip(ref.record_id, ref.source_path, category, detail))
@@ -300,18 +294,18 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, *, fs: float | Non
                                       "window_start": chunk.start / plan.fs, "valid_samples": chunk.valid}))
             records.update(chunk.records)
             done += len(chunk.records) + len(chunk.skips)
-            bar.update(task, completed=done, skipped=len(skipped),
-                       rate=f"{done / max(time.perf_counter() - started, 1e-9):,.0f}")
+            reporter.advance(done, {"rate": done / max(time.perf_counter() - started, 1e-9),
+                                    "skipped": len(skipped)})
+        reporter.finished(f"{len(records)} written, {len(skipped)} skipped")
         if not records:
             raise EcgclError(f"every record of {reader.describe()} was skipped: "
                              + "; ".join(f"{c} x{k}" for c, k in _count(skipped).items()))
         metadata = _metadata(refs, records, pd.concat(rows, ignore_index=True), plan)
-        metadata, notes = annotate(metadata, labels=labels, patient_from_name=patient_from_name)
-        manifest = _manifest(reader, source, plan, chosen, refs, records, skipped, metadata, dict(
-            fs=fs, length=length, leads=list(plan.leads), filter=None if plan.band is None else str(plan.band),
-            pad=pad, strict=strict, limit=limit, min_likelihood=min_likelihood,
-            resolution=getattr(reader, "resolution", None), windows=windows, window_stride=window_stride,
-            lead_map=dict(plan.lead_map), max_amplitude=max_amplitude, patient_from_name=patient_from_name))
+        metadata, notes = annotate(metadata, labels=o.labels, patient_from_name=o.patient_from_name)
+        recorded = o.recorded({"leads": list(plan.leads), "band": None if plan.band is None else str(plan.band),
+                               "lead_map": dict(plan.lead_map),
+                               "ptbxl_resolution": getattr(reader, "resolution", None)})
+        manifest = _manifest(reader, source, plan, chosen, refs, records, skipped, metadata, recorded)
         path = writer.finish(metadata, {**manifest, **notes})
     return IngestResult(path, n, len(records), skipped, {**manifest, **notes, "hash": _read_hash(path)},
                         writer.stale)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from ecgcl.data.labels import LabelTable, annotate
+from ecgcl.data.label_table import LabelTable, annotate
 from ecgcl.data.store import (MANIFEST_FILE, METADATA_FILE, SIGNALS_FILE, _private_folder, content_hash,
                               move_into_place, open_store)
 from ecgcl.errors import EcgclError

@@ -348,7 +348,7 @@ class ECGStore:
     @cached_property
     def label_sets(self) -> list[frozenset[str]]:
         """Each record's labels as a set; an empty set means unlabelled."""
-        from ecgcl.data.tasks import label_sets
+        from ecgcl.tasks import label_sets
 
         return label_sets(self.metadata)
 

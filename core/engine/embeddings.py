@@ -10,13 +10,13 @@ patient_id, one row per embedding row), or `FILE.parquet` with every metadata co
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ecgcl.errors import EcgclError
+from ecgcl.files import atomic_write
 
 OUTPUT_SUFFIXES = (".npy", ".parquet")
 ENCODER_KINDS = ("encoder", "pretrain", "classifier")  # checkpoint kinds that hold an encoder
@@ -104,7 +104,7 @@ def embed_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathLike
     state = encoder_state(checkpoint, source=source)
     meta = checkpoint["meta"]
     store = open_store(data)
-    plan = lead_plan_for(meta, store, meta.get("missing_leads"), source=source)
+    plan = lead_plan_for(meta, store, meta.get("missing_leads"), source=source, registry=registry)
     rows = select_rows(store, record_ids, source=record_source)
     encoder = encoder_from_meta(meta, registry, source=source, leads=list(plan.encoder_leads))
     encoder.load_state_dict(slice_state(state, encoder, plan, source=source) if plan.policy == "slice" else state)
@@ -113,15 +113,15 @@ def embed_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathLike
     metadata = store.metadata.iloc[rows].reset_index(drop=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
-        _atomic(out, lambda handle: np.save(handle, vectors))
+        atomic_write(out, lambda handle: np.save(handle, vectors))
         ids = metadata[["record_id", "patient_id"]].astype(str)
-        _atomic(_ids_path(out), lambda handle: ids.to_csv(handle, index=False))
+        atomic_write(_ids_path(out), lambda handle: ids.to_csv(handle, index=False))
     else:
         import pandas as pd
 
         table = pd.concat([metadata, pd.DataFrame(vectors, columns=[f"emb_{i}" for i in range(vectors.shape[1])])],
                           axis=1)
-        _atomic(out, lambda handle: table.to_parquet(handle, index=False))
+        atomic_write(out, lambda handle: table.to_parquet(handle, index=False))
     return {"checkpoint": str(checkpoint_path), "kind": checkpoint.get("kind"), "store": str(store.path),
             "records": int(len(rows)), "embed_dim": int(vectors.shape[1]), "out": str(out),
             "ids": str(_ids_path(out)) if out.suffix == ".npy" else None,
@@ -130,16 +130,3 @@ def embed_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathLike
 
 def _ids_path(out: Path) -> Path:
     return out.with_name(out.stem + ".ids.csv")
-
-
-def _atomic(path: Path, write) -> None:
-    """Write through a temporary file beside `path` and a rename, so no half-written file is left."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-

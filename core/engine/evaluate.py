@@ -89,7 +89,7 @@ class Evaluation:
     def metrics(self) -> dict[str, Any]:
         """Test metrics on the clean records, overall and per class."""
         from ecgcl.engine.loops import predict
-        from ecgcl.protocol.metrics import classification_metrics, per_class_metrics
+        from ecgcl.metrics import classification_metrics, per_class_metrics
 
         probs = predict(self.model, self.store, self.rows, batch_size=self.batch_size, device=self.device)
         y = self.y[self.rows]
@@ -110,7 +110,7 @@ def open_evaluation(checkpoint_path: str | os.PathLike, data: str | os.PathLike,
     Accuracy, precision, recall and F1 use the threshold chosen on the training run's validation records.
     """
     from ecgcl.data.store import open_store
-    from ecgcl.data.tasks import task_targets
+    from ecgcl.tasks import task_targets
     from ecgcl.engine.checkpoint import load_checkpoint_of_kind
     from ecgcl.engine.device import select_device
     from ecgcl.engine.lead_mapping import lead_plan_for
@@ -124,7 +124,7 @@ def open_evaluation(checkpoint_path: str | os.PathLike, data: str | os.PathLike,
                                          "one (a *.best.pt file from `ecgcl run` or `ecgcl finetune`)")
     meta = checkpoint["meta"]
     store = open_store(data)
-    plan = lead_plan_for(meta, store, missing_leads or meta.get("missing_leads"), source=source)
+    plan = lead_plan_for(meta, store, missing_leads or meta.get("missing_leads"), source=source, registry=registry)
     targets = task_targets(meta["task"], store.metadata, registry=registry, source=f"store {store.path}")
     if list(targets.class_names) != list(meta.get("class_names", targets.class_names)):
         raise EcgclError(f"task {meta['task']!r} on store {store.path} gives classes {', '.join(targets.class_names)}, "
@@ -142,9 +142,3 @@ def open_evaluation(checkpoint_path: str | os.PathLike, data: str | os.PathLike,
     model = load_classifier(checkpoint, registry, source=source, plan=plan)
     return Evaluation(str(checkpoint_path), model, store, meta, plan, targets.y, rows, records_used,
                       select_device(device), batch_size, registry, list(targets.class_names))
-
-
-def evaluate_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathLike, **options: Any) -> dict[str, Any]:
-    """Metrics of a fine-tuned checkpoint on a store (options as for `open_evaluation`)."""
-    evaluation = open_evaluation(checkpoint_path, data, **options)
-    return {**evaluation.info(), **evaluation.metrics()}

@@ -58,6 +58,13 @@ def check_batch_size(batch_size: int, *, minimum: int, why: str) -> None:
         raise EcgclError(f"--batch-size {batch_size!r} is too small: {why} (use at least {minimum})")
 
 
+def check_global_batch(batch_size: int, processes: int, how: str = "") -> None:
+    """--batch-size is the global batch: it must split evenly over the processes (`how`: how they were counted)."""
+    if batch_size % processes:
+        raise EcgclError(f"--batch-size {batch_size} must be divisible by the {processes} processes{how}; it is the "
+                         "global batch, split evenly over the ranks")
+
+
 def check_pretraining_batch_size(batch_size: int) -> None:
     """Contrastive pretraining needs two records per batch; checked before a run writes anything."""
     check_batch_size(batch_size, minimum=2, why="contrastive pretraining compares the records of a batch with each "

@@ -10,9 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ecgcl.config import INPUTS
 from ecgcl.errors import EcgclError
-
-REPRESENTATIONS = ("time", "fft")
 
 
 def represent(batch: Tensor, representation: str) -> Tensor:
@@ -21,7 +20,7 @@ def represent(batch: Tensor, representation: str) -> Tensor:
         return batch
     if representation == "fft":
         return torch.fft.rfft(batch, dim=-1).abs()
-    raise EcgclError(f"unknown input representation {representation!r}; choose from {', '.join(REPRESENTATIONS)}")
+    raise EcgclError(f"unknown input representation {representation!r}; choose from {', '.join(INPUTS)}")
 
 
 def represented_length(length: int, representation: str) -> int:

@@ -3,7 +3,8 @@
 Leads are matched by name (any spelling, any order). A lead the checkpoint never saw is an error. The
 trained leads a store lacks are handled by one of two policies:
 - `zero`: the missing leads are fed as zeros, so the encoder is unchanged. It is what an encoder pretrained
-  with the `lead_mask` augmentation has learnt to expect, and the default for such encoders.
+  with a lead-masking augmentation (one that declares `masks_leads = True`, as the built-in `lead_mask`
+  does) has learnt to expect, and the default for such encoders.
 - `slice`: the encoder's first layer is restricted to the present leads (the input-channel slices of the
   missing leads are dropped), so the encoder takes only the leads the store has; the default otherwise.
 """
@@ -19,6 +20,7 @@ from torch import Tensor, nn
 
 from ecgcl.config import MISSING_LEADS
 from ecgcl.errors import EcgclError
+from ecgcl.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -63,17 +65,24 @@ class LeadAdapter(nn.Module):
         return out.index_copy_(1, self.positions, batch)
 
 
-def lead_masking_used(aug_spec: str | None) -> bool:
-    """Whether an `--aug` spec (as a checkpoint records it) includes the `lead_mask` augmentation."""
-    from ecgcl.compose import parse_part
+def lead_masking_used(aug_spec: str | None, registry: Registry | None = None) -> bool:
+    """Whether an `--aug` spec (as a checkpoint records it) has a part whose component declares `masks_leads`.
 
-    parts = [p for p in (aug_spec or "").split("+") if p.strip()]
-    return any(parse_part(p)[0] == "lead_mask" for p in parts)
+    The names are looked up in `registry` (default: the process-wide one) and nothing is built; a name no
+    installed plugin registers counts as not masking.
+    """
+    from ecgcl.compose import spec_components
+
+    if registry is None:
+        from ecgcl.manager import get_registry
+
+        registry = get_registry()
+    return any(bool(getattr(c.factory, "masks_leads", False)) for c in spec_components(aug_spec, registry))
 
 
-def default_policy(meta: dict[str, Any]) -> str:
+def default_policy(meta: dict[str, Any], registry: Registry | None = None) -> str:
     """`zero` for an encoder pretrained with lead masking (it has seen zeroed leads), else `slice`."""
-    return "zero" if lead_masking_used(meta.get("pretrain_aug", meta.get("aug"))) else "slice"
+    return "zero" if lead_masking_used(meta.get("pretrain_aug", meta.get("aug")), registry) else "slice"
 
 
 def plan_leads(trained: Sequence[str], store_leads: Sequence[str], policy: str | None, *, source: str,
@@ -119,12 +128,19 @@ def slice_state(state: dict[str, Tensor], target: nn.Module, plan: LeadPlan, *, 
     return sliced
 
 
-def lead_plan_for(meta: dict[str, Any], store: Any, policy: str | None, *, source: str) -> LeadPlan:
-    """Check a store against a checkpoint (length, rate) and map its leads; `policy` None = the default."""
+def lead_plan_for(meta: dict[str, Any], store: Any, policy: str | None, *, source: str,
+                  registry: Registry | None = None) -> LeadPlan:
+    """Check a store against a checkpoint (length, rate) and map its leads; `policy` None = the default
+    (`default_policy`, looked up in `registry` only when the store lacks a trained lead)."""
+    from ecgcl.data.leads import normalise_lead_name
     from ecgcl.engine.checkpoint import check_store_matches
 
     check_store_matches(meta, store, source=source)
-    return plan_leads(meta.get("encoder_leads", meta["leads"]), store.leads, policy or default_policy(meta), source=source, store=store.path)
+    trained = meta.get("encoder_leads", meta["leads"])
+    present = {normalise_lead_name(n) for n in store.leads}
+    if not policy and any(normalise_lead_name(n) not in present for n in trained):
+        policy = default_policy(meta, registry)
+    return plan_leads(trained, store.leads, policy, source=source, store=store.path)
 
 
 __all__ = ["MISSING_LEADS", "LeadAdapter", "LeadPlan", "default_policy", "lead_masking_used", "lead_plan_for",

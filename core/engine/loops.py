@@ -24,11 +24,11 @@ from ecgcl.distributed import all_reduce_sum, barrier, rank, world_size
 from ecgcl.engine.checkpoint import load_checkpoint, save_checkpoint
 from ecgcl.engine.device import derive_seed
 from ecgcl.engine.guards import (NonFiniteTraining, check_batch_size, check_finite_epoch, check_finite_probabilities,
-                                 check_pretraining_batch_size)
+                                 check_global_batch, check_pretraining_batch_size)
 from ecgcl.engine.model import Classifier, embed, probabilities
-from ecgcl.engine.options import TrainOptions, current_options, now
+from ecgcl.engine.speed import TrainOptions, current_options, now
 from ecgcl.errors import EcgclError
-from ecgcl.protocol.metrics import classification_metrics
+from ecgcl.metrics import classification_metrics
 
 EpochCallback = Callable[[str, int, int, dict[str, Any]], None]
 
@@ -70,9 +70,7 @@ def pretraining_loader(store: ECGStore, rows: np.ndarray, global_batch: int, *, 
     union of the ranks' k-th batches is the single process's k-th batch, whatever N is.
     """
     world, this_rank = world_size(), rank()
-    if global_batch % world:
-        raise EcgclError(f"--batch-size {global_batch} must be divisible by the number of processes ({world}); "
-                         "it is the global batch, split evenly over the ranks")
+    check_global_batch(global_batch, world)
     dataset = ECGDataset(store, rows, None)
     sampler = DistributedSampler(dataset, num_replicas=world, rank=this_rank, shuffle=True, seed=seed,
                                  drop_last=True)
@@ -176,6 +174,8 @@ def pretrain(*, encoder: nn.Module, projection: nn.Module, loss_fn: nn.Module, a
     if state is not None:
         encoder.load_state_dict(state["encoder"])
         projection.load_state_dict(state["projection"])
+        if "loss" in state:  # a learnable temperature resumes where it was
+            loss_fn.load_state_dict(state["loss"])
         optimizer.load_state_dict(state["optimizer"])
         start, history = state["epoch"], state["history"]
     if start >= epochs:
@@ -226,7 +226,7 @@ def pretrain(*, encoder: nn.Module, projection: nn.Module, loss_fn: nn.Module, a
             save_checkpoint(last_path, {
                 "kind": "pretrain", "meta": meta or {}, "fingerprint": fingerprint, "epoch": epoch + 1,
                 "history": history, "encoder": encoder.state_dict(), "projection": projection.state_dict(),
-                "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+                "loss": loss_fn.state_dict(), "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
             })
             barrier()  # every rank leaves the epoch with the resume file on disk
         if on_epoch_end is not None:
@@ -332,7 +332,7 @@ def train_classifier(*, model: Classifier, store: ECGStore, train_rows: np.ndarr
         raise EcgclError(f"--patience must be an integer >= 1, got {patience!r}")
     batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     if batch_norm:
-        check_batch_size(batch_size, minimum=2, why=f"the encoder uses batch norm, which cannot train on one record, "
+        check_batch_size(batch_size, minimum=2, why="the encoder uses batch norm, which cannot train on one record, "
                          "so every batch would be skipped")
         if len(train_rows) < 2:
             raise EcgclError(f"{len(train_rows)} training record(s): an encoder with batch norm needs at least 2")

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ecgcl.engine.inputs import represent, represented_length
-from ecgcl.heads import ClassifierHead
+from ecgcl.engine.heads import ClassifierHead
 
 
 def build_encoder(registry, name: str, *, in_leads: int, window: int, representation: str, embed_dim: int,

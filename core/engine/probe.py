@@ -117,7 +117,7 @@ def fit_linear_probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray
                      max_iter: int = MAX_ITER) -> LinearProbe:
     """Fit a probe for every C of `grid` on the training features and keep the one with the best validation
     AUROC (macro over outputs; ties: the smaller C, i.e. the stronger regularisation)."""
-    from ecgcl.protocol.metrics import classification_metrics
+    from ecgcl.metrics import classification_metrics
 
     train_x, val_x = np.asarray(train_x, dtype=np.float64), np.asarray(val_x, dtype=np.float64)
     mean, std = standardisation(train_x)

@@ -2,4 +2,3 @@
 loop with baselines, and the results folder."""
 
 SPLIT_PARTS = ("train", "validation", "test", "pretraining_pool")  # the record lists of a run's split.json
-SPLIT_STRATEGIES = ("random", "ptbxl-folds", "column:NAME")  # --split values (see ecgcl.protocol.strategies)

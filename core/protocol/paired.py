@@ -18,14 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ecgcl.protocol.metrics import METRIC_NAMES
-
-COMPARISONS = (
-    ("pretrained_finetune", "supervised"),
-    ("pretrained_linear", "supervised"),
-    ("random_linear", "supervised"),
-    ("pretrained_linear", "random_linear"),
-)
+from ecgcl.methods import COMPARISONS
+from ecgcl.metrics import METRIC_NAMES
 
 
 def paired_difference(values: Sequence[float], baseline: Sequence[float],

@@ -1,9 +1,8 @@
-"""The results folder: per-repeat metrics (JSON, CSV), the summary with 95% CIs and paired differences, rich
-tables and PNG plots."""
+"""The results folder: per-repeat metrics (JSON, CSV), the summary with 95% CIs and paired differences, the
+captions that go with them, and PNG plots (tables are drawn by `ecgcl.cli.tables`)."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,14 +10,11 @@ from typing import Any
 
 import pandas as pd
 
-from ecgcl.protocol.metrics import METRIC_NAMES, mean_ci
+from ecgcl.files import write_json
+from ecgcl.methods import METHOD_TABLE, short_label
+from ecgcl.metrics import METRIC_NAMES, mean_ci
 
-METHOD_LABELS = {
-    "pretrained_finetune": "pretrained, fine-tuned",
-    "pretrained_linear": "pretrained, linear probe",
-    "random_linear": "random init, linear probe",
-    "supervised": "supervised from scratch",
-}
+METHOD_LABELS = {m.name: m.label for m in METHOD_TABLE}
 
 
 def summarise(rows: Sequence[dict[str, Any]], confidence: float = 0.95) -> list[dict[str, Any]]:
@@ -54,24 +50,6 @@ def paired_rows(summary: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in summary if r.get("baseline") is not None]
 
 
-def _clean(value: Any) -> Any:
-    """NaN -> None so the JSON files are valid JSON."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
-
-
-def write_json(path: Path, payload: Any) -> None:
-    """Write JSON through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(_clean(payload), indent=2) + "\n")
-    tmp.replace(path)
-
-
 def write_tables(out: Path, rows: Sequence[dict[str, Any]], summary: Sequence[dict[str, Any]]) -> None:
     """metrics.json / metrics.csv (one row per repeat, fraction and method) and summary.json / summary.csv."""
     flat = [{k: v for k, v in r.items() if k not in ("history", "fingerprint", "per_class")} for r in rows]
@@ -79,38 +57,6 @@ def write_tables(out: Path, rows: Sequence[dict[str, Any]], summary: Sequence[di
     pd.DataFrame(flat).to_csv(out / "metrics.csv", index=False)
     write_json(out / "summary.json", list(summary))
     pd.DataFrame(list(summary)).to_csv(out / "summary.csv", index=False)
-
-
-def interval_text(row: dict[str, Any], metric: str, sign: str = "") -> str:
-    """`mean ± CI half-width` of `metric` in a summary row (`sign="+"` shows the sign of a difference)."""
-    mean, low, high = (row.get(f"{metric}_{k}") for k in ("mean", "ci_low", "ci_high"))
-    if mean is None or math.isnan(mean):
-        return "-"
-    if low is None or math.isnan(low):
-        return f"{mean:{sign}.3f}"
-    return f"{mean:{sign}.3f} ± {(high - low) / 2:.3f}"
-
-
-def _paired_cell(row: dict[str, Any], metric: str):
-    """`+0.034 ± 0.020 *` over `p 0.012`, green/red where the interval excludes 0 (a rich Text, never markup)."""
-    from rich.text import Text
-
-    from ecgcl.protocol.paired import excludes_zero
-
-    text = interval_text(row, metric, "+")
-    p = row.get(f"{metric}_p")
-    if text == "-":
-        return Text(text)
-    significant = excludes_zero(row, metric)
-    style = ("green" if row[f"{metric}_mean"] > 0 else "red") if significant else ""
-    cell = Text(text + (" *" if significant else ""), style=style)
-    if p is not None and not math.isnan(p):
-        cell.append(f"\np {p:.3g}", style="dim")
-    return cell
-
-
-SHORT_LABELS = {"pretrained_finetune": "pretrained FT", "pretrained_linear": "pretrained LP",
-                "random_linear": "random-init LP", "supervised": "supervised"}
 
 
 MIN_TEST_POSITIVES = 10  # below this many test records of a class, its interval means little
@@ -152,7 +98,7 @@ def undertrained(row: dict[str, Any]) -> bool:
 
 def _unit_name(row: dict[str, Any]) -> str:
     return (f"{row['cell']} " if "cell" in row else "") + \
-        f"{SHORT_LABELS.get(row['method'], row['method'])} repeat {row.get('repeat', 0) + 1}" + \
+        f"{short_label(row['method'])} repeat {row.get('repeat', 0) + 1}" + \
         (f" labels {row['label_fraction']:g}" if "label_fraction" in row else "")
 
 
@@ -176,72 +122,6 @@ def endings_caption(rows: Sequence[dict[str, Any]]) -> str:
         lines.append(f"warning: {len(stuck)} linear probe(s) hit the L-BFGS iteration limit "
                      f"({', '.join(_unit_name(r) for r in stuck[:4])}); their scores are not converged")
     return "\n".join(lines)
-
-
-def per_class_table(per_class: dict[str, dict[str, float]], title: str = "Per class (test)"):
-    """A rich Table with one row per class: test positives, precision, recall, F1, AUROC, PR-AUC."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title=escape(title), title_justify="left")
-    table.add_column("class")
-    metrics = ("positives", "precision", "recall", "f1", "auroc", "pr_auc")
-    for metric in metrics:
-        table.add_column(metric, justify="right")
-    for name, values in per_class.items():
-        cells = [str(values[m]) if m == "positives" else _number(values[m]) for m in metrics]
-        table.add_row(escape(str(name)), *cells)
-    return table
-
-
-def _number(value: Any) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
-
-
-METRIC_WIDTH = max(len(name) for name in METRIC_NAMES)  # metric names are never cut short
-
-
-def summary_tables(summary: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]] = (),
-                   split_note: str | None = None) -> list:
-    """Per label fraction, two rich Tables: test metrics (a column per method, cells `mean ± CI half-width`) and
-    paired differences (a column per comparison, cells `difference ± CI half-width *` and the p-value, `*`
-    where the 95% interval excludes 0).
-
-    The first caption says how the repeats were split (`split_note`), gives each repeat's test records and
-    positives per class (from `rows`) and warns about classes with fewer than 10 test positives.
-    (FT = fine-tuned end to end, LP = linear probe on the frozen encoder; rich is imported lazily.)
-    """
-    from rich.table import Table
-    from rich.text import Text
-
-    caption = "\n".join(part for part in (split_note, counts_caption(rows), endings_caption(rows)) if part)
-    tables = []
-    methods, paired = method_rows(summary), paired_rows(summary)
-    for fraction in sorted({r["label_fraction"] for r in methods}):
-        rows = [r for r in methods if r["label_fraction"] == fraction]
-        n = max(r["repeats"] for r in rows)
-        table = Table(title=f"Test metrics, label fraction {fraction:g}, {n} repeats: mean ± 95% CI half-width",
-                      title_justify="left", caption=Text(caption) if caption else None, caption_justify="left")
-        table.add_column("metric", no_wrap=True, min_width=METRIC_WIDTH)
-        for r in rows:  # score cells may wrap at a narrow terminal, but are never cut short
-            table.add_column(SHORT_LABELS.get(r["method"], r["method"]), justify="right")
-        for metric in METRIC_NAMES:
-            table.add_row(metric, *(interval_text(r, metric) for r in rows))
-        tables.append(table)
-        pairs = [r for r in paired if r["label_fraction"] == fraction]
-        if not pairs:
-            continue
-        table = Table(title=f"Paired differences, label fraction {fraction:g} (same test patients per repeat): "
-                            "mean ± 95% t half-width, paired t-test p",
-                      caption="* the 95% interval excludes 0", caption_justify="left", title_justify="left")
-        table.add_column("metric", no_wrap=True, min_width=METRIC_WIDTH)
-        for r in pairs:
-            table.add_column(f"{SHORT_LABELS.get(r['method'], r['method'])}\n− {SHORT_LABELS.get(r['baseline'], r['baseline'])}",
-                             justify="right")
-        for metric in METRIC_NAMES:
-            table.add_row(metric, *(_paired_cell(r, metric) for r in pairs))
-        tables.append(table)
-    return tables
 
 
 def plot_loss_curves(path: Path, pretrain_histories: dict[int, list[dict[str, Any]]],
@@ -309,7 +189,7 @@ def plot_label_efficiency(path: Path, summary: Sequence[dict[str, Any]], metric:
         mean = [r[f"{metric}_mean"] for r in points]
         low = [r[f"{metric}_ci_low"] if not math.isnan(r[f"{metric}_ci_low"]) else r[f"{metric}_mean"] for r in points]
         high = [r[f"{metric}_ci_high"] if not math.isnan(r[f"{metric}_ci_high"]) else r[f"{metric}_mean"] for r in points]
-        label = f"{SHORT_LABELS.get(method, method)} − {SHORT_LABELS.get(baseline, baseline)}"
+        label = f"{short_label(method)} − {short_label(baseline)}"
         right.plot(x, mean, marker="o", color=f"C{i}", label=label, linestyle="-" if baseline == "supervised" else "--")
         right.fill_between(x, low, high, color=f"C{i}", alpha=0.15)
     right.axhline(0.0, color="black", linewidth=0.8)

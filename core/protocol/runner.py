@@ -26,22 +26,8 @@ import numpy as np
 from ecgcl.config import RunConfig
 from ecgcl.errors import EcgclError
 from ecgcl.locks import locks_results_folder
-
-
-class Reporter:
-    """Progress callbacks; the CLI shows them with rich, the default ignores them."""
-
-    def stage(self, description: str, epochs: int) -> None:
-        """A unit of training starts (e.g. 'repeat 1 · pretrain')."""
-
-    def epoch(self, stage: str, epoch: int, epochs: int, record: dict[str, Any]) -> None:
-        """An epoch finished (called after its checkpoint is written)."""
-
-    def message(self, text: str) -> None:
-        """A one-line note (a unit skipped because it finished earlier, ...)."""
-
-    def finished(self, note: str) -> None:
-        """The current stage ended, perhaps before its last epoch (`note`: how, e.g. 'stopped: patience')."""
+from ecgcl.methods import method as declared
+from ecgcl.reporting import Reporter
 
 
 @dataclass
@@ -155,7 +141,7 @@ def prepare(config: RunConfig, *, registry=None, reporter: Reporter | None = Non
     from ecgcl.compose import parse_augmentations
     from ecgcl.context import RuntimeContext
     from ecgcl.data.store import open_store
-    from ecgcl.data.tasks import task_targets
+    from ecgcl.tasks import task_targets
     from ecgcl.engine.device import select_device
 
     if config.is_grid:
@@ -177,7 +163,7 @@ def prepare(config: RunConfig, *, registry=None, reporter: Reporter | None = Non
                             context=context)
     experiment.window = check_components(experiment)
     if config.robustness:  # a bad --robustness-extra fails now, not after training
-        from ecgcl.robustness.grid import robustness_grid
+        from ecgcl.robustness.conditions import robustness_grid
         from ecgcl.robustness.perturb import build_perturbation
 
         for condition in robustness_grid(store.leads, store.fs, config.robustness_extra)[0]:
@@ -229,7 +215,7 @@ def run_pretraining(exp: Experiment, rows: np.ndarray, folder: Path, seed: int, 
     from ecgcl.engine.checkpoint import save_checkpoint
     from ecgcl.engine.device import derive_seed
     from ecgcl.engine.loops import pretrain
-    from ecgcl.heads import ProjectionHead
+    from ecgcl.engine.heads import ProjectionHead
 
     c = exp.config
     encoder = exp.new_encoder(derive_seed(seed, "init"))
@@ -261,7 +247,8 @@ def run_pretraining(exp: Experiment, rows: np.ndarray, folder: Path, seed: int, 
 
 def draw_repeat_split(exp: Experiment, repeat: int):
     """The split of one repeat under the config's `--split` strategy (seed = config.seed + repeat)."""
-    from ecgcl.protocol.strategies import draw_split, parse_split
+    from ecgcl.protocol.strategies import draw_split
+    from ecgcl.split_spec import parse_split
 
     c = exp.config
     return draw_split(parse_split(c.split, c.val_folds, c.test_folds), exp.store, exp.targets, repeat=repeat,
@@ -327,7 +314,7 @@ def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, 
     from ecgcl.engine.loops import fit_probe, predict, train_classifier
     from ecgcl.engine.model import Classifier
     from ecgcl.engine.checkpoint import save_checkpoint
-    from ecgcl.protocol.metrics import best_f1_thresholds, classification_metrics, per_class_metrics
+    from ecgcl.metrics import best_f1_thresholds, classification_metrics, per_class_metrics
 
     c = exp.config
     encoder = exp.new_encoder(derive_seed(seed, "init"))
@@ -339,7 +326,7 @@ def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, 
     torch.manual_seed(derive_seed(seed, method, "head"))
     model = Classifier(encoder, exp.targets.num_outputs, window=exp.window, representation=c.input, dropout=c.dropout,
                        softmax=exp.targets.multiclass, lead_adapter=plan.adapter() if plan is not None else None)
-    mode = "linear" if method.endswith("linear") else "finetune"
+    mode = declared(method).mode
     stem = folder / method
     exp.reporter.stage(f"{_label(unit)}({len(train_rows)} train records)", 1 if mode == "linear" else c.finetune_epochs)
 
@@ -422,14 +409,15 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
 
     from ecgcl.engine.checkpoint import load_checkpoint
     from ecgcl.engine.device import seed_everything
-    from ecgcl.protocol.results import plot_label_efficiency, plot_loss_curves, summarise, write_json, write_tables
+    from ecgcl.files import write_json
+    from ecgcl.protocol.results import plot_label_efficiency, plot_loss_curves, summarise, write_tables
     from ecgcl.protocol.splits import check_both_classes, label_fraction_subset, pretraining_pool
-    from ecgcl.protocol.strategies import parse_split
+    from ecgcl.split_spec import parse_split
 
     from ecgcl.engine.guards import check_pretraining_batch_size
 
     config.check_methods()
-    needs_pretraining = any(m.startswith("pretrained") for m in config.methods)
+    needs_pretraining = config.needs_pretraining
     if needs_pretraining:
         check_pretraining_batch_size(config.batch_size)
     exp = prepare(config, registry=registry, reporter=reporter)
@@ -486,7 +474,7 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
                     row = _restore_nan(saved)
                     exp.reporter.message(f"{_label(unit)}already finished")
                 else:
-                    state = encoder_state if method.startswith("pretrained") else None
+                    state = encoder_state if declared(method).pretrained else None
                     row = run_finetuning(exp, method=method, encoder_state=state, train_rows=train_rows,
                                          val_rows=split.val, test_rows=split.test, folder=sub, seed=seed, unit=unit,
                                          on_epoch_end=on_epoch_end)
@@ -501,7 +489,7 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
     plot_label_efficiency(out / "label_efficiency.png", summary)
     result = ProtocolResult(rows, summary, out, strategy.describe())
     if config.robustness:
-        from ecgcl.robustness.grid import robustness_grid
+        from ecgcl.robustness.conditions import robustness_grid
         from ecgcl.robustness.report import summarise_robustness, write_robustness
 
         _, skipped = robustness_grid(store.leads, store.fs, config.robustness_extra)
@@ -521,8 +509,8 @@ def unit_robustness(exp: Experiment, row: dict[str, Any], test_rows: np.ndarray,
 
     from ecgcl.engine.checkpoint import load_checkpoint
     from ecgcl.engine.evaluate import load_classifier
-    from ecgcl.protocol.results import write_json
-    from ecgcl.robustness.grid import robustness_grid
+    from ecgcl.files import write_json
+    from ecgcl.robustness.conditions import robustness_grid
     from ecgcl.robustness.report import score_conditions
 
     c = exp.config
@@ -552,6 +540,6 @@ def _fingerprint_of(path: Path) -> dict | None:
 
 def _restore_nan(row: dict[str, Any]) -> dict[str, Any]:
     """JSON stores NaN metrics as null; bring them back as NaN for the summary."""
-    from ecgcl.protocol.metrics import METRIC_NAMES
+    from ecgcl.metrics import METRIC_NAMES
 
     return {k: (float("nan") if k in METRIC_NAMES and v is None else v) for k, v in row.items() if k != "fingerprint"}

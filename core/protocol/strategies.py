@@ -12,66 +12,12 @@ fold, labelled or not) stay out of pretraining.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
 from ecgcl.errors import EcgclError, did_you_mean
-from ecgcl.protocol import SPLIT_STRATEGIES
 from ecgcl.protocol.splits import PatientSplit, split_patients
-
-PTBXL_FOLDS = {"column": "strat_fold", "val_folds": (9,), "test_folds": (10,)}
-
-
-@dataclass(frozen=True)
-class SplitStrategy:
-    """A parsed `--split` value: random draws, or fixed folds of a store column."""
-
-    name: str
-    column: str | None = None
-    val_folds: tuple[int, ...] = ()
-    test_folds: tuple[int, ...] = ()
-
-    @property
-    def fixed(self) -> bool:
-        """Whether every repeat gets the same split (fold strategies), so repeats vary only the training seed."""
-        return self.column is not None
-
-    def describe(self) -> str:
-        """One line for tables and split.json."""
-        if not self.fixed:
-            return "random patient-level splits, a new draw per repeat"
-        folds = ", ".join(map(str, self.val_folds)), ", ".join(map(str, self.test_folds))
-        official = "official PTB-XL folds, " if self.name == "ptbxl-folds" else ""
-        return (f"{official}column {self.column!r}: validation fold(s) {folds[0]}, test fold(s) {folds[1]}, "
-                "the rest train; the same split in every repeat, repeats vary only the training seed")
-
-
-def parse_split(spec: str, val_folds=(), test_folds=()) -> SplitStrategy:
-    """Check a `--split` value and its fold options (store-independent checks only)."""
-    val, test = tuple(int(f) for f in val_folds or ()), tuple(int(f) for f in test_folds or ())
-    if spec == "random":
-        if val or test:
-            raise EcgclError("--val-folds/--test-folds need --split ptbxl-folds or --split column:NAME "
-                             "(--split random draws patients by --val-fraction/--test-fraction)")
-        return SplitStrategy("random")
-    if spec == "ptbxl-folds":
-        val, test = val or PTBXL_FOLDS["val_folds"], test or PTBXL_FOLDS["test_folds"]
-        column = PTBXL_FOLDS["column"]
-    elif spec.startswith("column:") and spec[len("column:"):].strip():
-        column = spec[len("column:"):].strip()
-        if not val or not test:
-            raise EcgclError(f"--split {spec} needs --val-folds and --test-folds (fold numbers of column {column!r})")
-    else:
-        raise EcgclError(f"unknown --split {spec!r}{did_you_mean(spec, SPLIT_STRATEGIES)}; choose from "
-                         f"{', '.join(SPLIT_STRATEGIES)}")
-    for option, folds in (("--val-folds", val), ("--test-folds", test)):
-        if len(set(folds)) != len(folds):
-            raise EcgclError(f"{option} lists a fold twice: {list(folds)}")
-    if set(val) & set(test):
-        raise EcgclError(f"fold(s) {sorted(set(val) & set(test))} are in both --val-folds and --test-folds")
-    return SplitStrategy(spec, column, val, test)
+from ecgcl.split_spec import SplitStrategy
 
 
 def fold_numbers(store, column: str) -> np.ndarray:

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from ecgcl.errors import EcgclError
-from ecgcl.robustness.grid import Condition
+from ecgcl.robustness.conditions import Condition
 
 Perturbation = Callable[[Tensor, torch.Generator], Tensor]
 

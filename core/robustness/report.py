@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from ecgcl.errors import EcgclError
-from ecgcl.protocol.metrics import METRIC_NAMES, mean_ci
-from ecgcl.robustness.grid import FAMILIES, Condition
+from ecgcl.metrics import METRIC_NAMES, mean_ci
+from ecgcl.robustness.conditions import FAMILIES, Condition
 
 UNIT_KEYS = ("label_fraction", "method")
 
@@ -28,7 +28,7 @@ def score_conditions(model, store, rows: np.ndarray, y: np.ndarray, conditions: 
 
     from ecgcl.engine.device import derive_seed
     from ecgcl.engine.loops import predict
-    from ecgcl.protocol.metrics import classification_metrics
+    from ecgcl.metrics import classification_metrics
     from ecgcl.robustness.perturb import build_perturbation
 
     perturbations = [build_perturbation(c, registry=registry, store_leads=store.leads, fs=store.fs)
@@ -74,7 +74,7 @@ def write_robustness(out: Path, rows: Sequence[dict[str, Any]], summary: Sequenc
     """robustness.csv (the summary), robustness.json (summary, per-repeat scores, skipped conditions) and .png."""
     import pandas as pd
 
-    from ecgcl.protocol.results import write_json
+    from ecgcl.files import write_json
 
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "robustness.json", {"seed": seed, "skipped": list(skipped), "summary": list(summary),
@@ -86,7 +86,7 @@ def write_robustness(out: Path, rows: Sequence[dict[str, Any]], summary: Sequenc
     return [out / "robustness.csv", out / "robustness.json", out / "robustness.png"]
 
 
-def _series(summary: Sequence[dict[str, Any]], metric: str) -> dict[tuple, list[dict[str, Any]]]:
+def robustness_series(summary: Sequence[dict[str, Any]], metric: str) -> dict[tuple, list[dict[str, Any]]]:
     """Summary rows of `metric` per (label fraction, method), in grid order."""
     series: dict[tuple, list[dict[str, Any]]] = {}
     for row in summary:
@@ -95,7 +95,7 @@ def _series(summary: Sequence[dict[str, Any]], metric: str) -> dict[tuple, list[
     return series
 
 
-def _label(fraction, method) -> str:
+def series_label(fraction, method) -> str:
     return str(method) + (f" ({fraction:g} of labels)" if fraction is not None and fraction != 1.0 else "")
 
 
@@ -107,7 +107,7 @@ def plot_robustness(path: Path, summary: Sequence[dict[str, Any]], metric: str =
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series = _series(summary, metric)
+    series = robustness_series(summary, metric)
     families = [f for f in FAMILIES if any(r["family"] == f for r in summary)]
     sizes = [len({r["condition"] for r in summary if r["family"] == f}) for f in families]
     fig, axes = plt.subplots(1, len(families), figsize=(1.2 * sum(sizes) + 1.5 * len(families), 4), squeeze=False,
@@ -119,7 +119,7 @@ def plot_robustness(path: Path, summary: Sequence[dict[str, Any]], metric: str =
             mean = np.array([r["mean"] for r in points], dtype=float)
             half = np.array([(r["ci_high"] - r["ci_low"]) / 2 for r in points], dtype=float)
             ax.errorbar(x, mean, yerr=np.nan_to_num(half), fmt="o", color=f"C{i}", capsize=3,
-                        label=_label(fraction, method))
+                        label=series_label(fraction, method))
             clean = [r["mean"] for r in rows if r["family"] == "leads" and r["condition"] == "all"]
             if clean:
                 ax.axhline(clean[0], color=f"C{i}", linestyle="--", linewidth=0.8)
@@ -135,38 +135,10 @@ def plot_robustness(path: Path, summary: Sequence[dict[str, Any]], metric: str =
     return path
 
 
-def robustness_table(summary: Sequence[dict[str, Any]], metric: str = "auroc"):
-    """A rich Table: a row per condition, a column per method, cells `mean ± CI half-width` of `metric`."""
-    from rich.table import Table
-    from rich.text import Text
-
-    series = _series(summary, metric)
-    repeats = max((r["n"] for r in summary), default=0)
-    table = Table(title=f"Robustness: test {metric.upper()}, {repeats} repeat(s): mean ± 95% CI half-width",
-                  title_justify="left")
-    table.add_column("family", no_wrap=True)
-    table.add_column("condition", no_wrap=True)  # the row's name must stay readable; score cells wrap instead
-    for fraction, method in series:
-        table.add_column(Text(_label(fraction, method)), justify="right")
-    first = next(iter(series.values()), [])
-    for index, row in enumerate(first):
-        cells = []
-        for rows in series.values():
-            r = rows[index]
-            if r["mean"] is None or math.isnan(r["mean"]):
-                cells.append("-")
-            elif r["ci_low"] is None or math.isnan(r["ci_low"]):
-                cells.append(f"{r['mean']:.3f}")
-            else:
-                cells.append(f"{r['mean']:.3f} ± {(r['ci_high'] - r['ci_low']) / 2:.3f}")
-        table.add_row(Text(row["family"]), Text(row["condition"]), *cells)  # conditions may be user text
-    return table
-
-
 def evaluation_robustness(evaluation, *, extra: Sequence[str] = (), seed: int = 0,
                           unit: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """Score an `ecgcl.engine.evaluate.Evaluation` under the grid; rows carry `unit` (method, repeat ...)."""
-    from ecgcl.robustness.grid import robustness_grid
+    from ecgcl.robustness.conditions import robustness_grid
 
     conditions, skipped = robustness_grid(evaluation.store.leads, evaluation.store.fs, extra)
     scored = score_conditions(evaluation.model, evaluation.store, evaluation.rows, evaluation.y, conditions,

@@ -31,6 +31,7 @@ class LeadMask(Augmentation):
     """
 
     name = "lead_mask"
+    masks_leads = True  # an encoder pretrained with it gets `--missing-leads zero` by default
 
     def __init__(self, p: float = 0.5, keep: int | None = None, keep_limb: bool = False,
                  leads: Sequence[str] | None = None) -> None:

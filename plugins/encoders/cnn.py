@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from ecgcl.interfaces import Encoder
-from ecgcl.plugins.encoders.frontend import ConvFrontEnd, check_options
+from ecgcl.plugins.encoders.frontend import FRONT_END, ConvFrontEnd, FrontEndOptions
 
 
 class CNNEncoder(Encoder):
@@ -17,18 +17,18 @@ class CNNEncoder(Encoder):
         in_leads: int = 12,
         length: int = 1000,
         embed_dim: int = 128,
-        width: int = 16,
-        depth: int = 3,
-        kernel_size: int = 7,
-        dropout: float = 0.1,
-        norm: str = "batch",
+        width: int = FRONT_END.width,
+        depth: int = FRONT_END.depth,
+        kernel_size: int = FRONT_END.kernel_size,
+        dropout: float = FRONT_END.dropout,
+        norm: str = FRONT_END.norm,
     ) -> None:
         """`width` conv channels, `depth` residual blocks (each halves time), `dropout` inside blocks and before the
         output, `norm` after each convolution: batch, group (independent of batch splits) or none."""
-        check_options("cnn", width=width, depth=depth, kernel_size=kernel_size, dropout=dropout, norm=norm,
-                      embed_dim=embed_dim, in_leads=in_leads, length=length)
+        front_end = FrontEndOptions(width, depth, kernel_size, dropout, norm)
+        front_end.check("cnn", embed_dim=embed_dim, in_leads=in_leads, length=length)
         super().__init__(in_leads, length, embed_dim)
-        self.frontend = ConvFrontEnd(in_leads, width, depth, kernel_size, dropout, norm=norm)
+        self.frontend = ConvFrontEnd.from_options(in_leads, front_end)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(2 * width, embed_dim)
 

@@ -8,6 +8,7 @@ recurrent or attention layer sees it: that keeps the LSTM and self-attention enc
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from torch import Tensor, nn
 
@@ -31,18 +32,46 @@ def make_norm(norm: str, channels: int) -> nn.Module:
     return nn.Identity()
 
 
-def check_options(encoder: str, *, width: int, depth: int, kernel_size: int, dropout: float, norm: str = "batch",
-                  **positive: int) -> None:
-    """Raise `EcgclError` naming the encoder and option when a size, the dropout or the norm is out of range."""
-    if norm not in NORMS:
-        raise EcgclError(f"encoder {encoder!r}: norm must be one of {', '.join(NORMS)}, got {norm!r}")
-    for name, value in {"width": width, "kernel_size": kernel_size, **positive}.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise EcgclError(f"encoder {encoder!r}: {name} must be a positive integer, got {value!r}")
-    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
-        raise EcgclError(f"encoder {encoder!r}: depth must be an integer >= 0, got {depth!r}")
-    if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-        raise EcgclError(f"encoder {encoder!r}: dropout must be in [0, 1), got {dropout!r}")
+@dataclass(frozen=True)
+class FrontEndOptions:
+    """The front end's options: `width` conv channels, `depth` residual blocks (each halves time), `kernel_size`,
+    `dropout` inside the blocks and `norm` after each convolution (see `make_norm`).
+
+    Every encoder that uses the front end takes these as keyword parameters of its own (the registry reads
+    factory signatures) with the defaults of `FRONT_END`, so a default is changed in one place.
+    """
+
+    width: int
+    depth: int
+    kernel_size: int
+    dropout: float
+    norm: str
+
+    def check(self, encoder: str, **positive: int) -> None:
+        """Raise `EcgclError` naming `encoder` and the option when a size, the dropout or the norm is out of range.
+
+        `positive` are the encoder's own sizes (embed_dim, in_leads, ...), checked in the order given, so one
+        call reports the first bad option of the whole encoder.
+        """
+        if self.norm not in NORMS:
+            raise EcgclError(f"encoder {encoder!r}: norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
+        for name, value in {"width": self.width, "kernel_size": self.kernel_size, **positive}.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise EcgclError(f"encoder {encoder!r}: {name} must be a positive integer, got {value!r}")
+        if not isinstance(self.depth, int) or isinstance(self.depth, bool) or self.depth < 0:
+            raise EcgclError(f"encoder {encoder!r}: depth must be an integer >= 0, got {self.depth!r}")
+        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
+            raise EcgclError(f"encoder {encoder!r}: dropout must be in [0, 1), got {self.dropout!r}")
+
+
+# The defaults of every built-in encoder's front-end options: their one home.
+FRONT_END = FrontEndOptions(width=16, depth=3, kernel_size=7, dropout=0.1, norm="batch")
+
+
+def check_options(encoder: str, *, width: int, depth: int, kernel_size: int, dropout: float,
+                  norm: str = FRONT_END.norm, **positive: int) -> None:
+    """`FrontEndOptions(...).check(encoder, **positive)` for callers that hold the options one by one."""
+    FrontEndOptions(width, depth, kernel_size, dropout, norm).check(encoder, **positive)
 
 
 def conv_output_length(length: int, kernel_size: int, stride: int) -> int:
@@ -53,7 +82,8 @@ def conv_output_length(length: int, kernel_size: int, stride: int) -> int:
 class ResidualBlock(nn.Module):
     """conv-norm-ReLU-dropout-conv-norm plus a (strided 1x1) shortcut, then ReLU; halves the time axis."""
 
-    def __init__(self, channels: int, kernel_size: int, dropout: float, stride: int = 2, norm: str = "batch") -> None:
+    def __init__(self, channels: int, kernel_size: int, dropout: float, stride: int = 2,
+                 norm: str = FRONT_END.norm) -> None:
         super().__init__()
         pad = kernel_size // 2
         self.body = nn.Sequential(
@@ -82,7 +112,7 @@ class ConvFrontEnd(nn.Module):
     """`(B, leads, T) -> (B, width, T')` with T' about T / 2**(depth + 1)."""
 
     def __init__(self, in_leads: int, width: int, depth: int, kernel_size: int, dropout: float,
-                 norm: str = "batch") -> None:
+                 norm: str = FRONT_END.norm) -> None:
         super().__init__()
         self.in_leads, self.width, self.kernel_size = in_leads, width, kernel_size
         self.stem = nn.Sequential(
@@ -91,6 +121,11 @@ class ConvFrontEnd(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.blocks = nn.Sequential(*(ResidualBlock(width, kernel_size, dropout, norm=norm) for _ in range(depth)))
+
+    @classmethod
+    def from_options(cls, in_leads: int, options: FrontEndOptions) -> ConvFrontEnd:
+        """The front end for `in_leads` input leads with checked `options` (see `FrontEndOptions.check`)."""
+        return cls(in_leads, options.width, options.depth, options.kernel_size, options.dropout, norm=options.norm)
 
     @property
     def out_channels(self) -> int:
@@ -107,4 +142,5 @@ class ConvFrontEnd(nn.Module):
         return self.blocks(self.stem(x))
 
 
-__all__ = ["NORMS", "ConvFrontEnd", "ResidualBlock", "check_options", "conv_output_length", "make_norm"]
+__all__ = ["FRONT_END", "NORMS", "ConvFrontEnd", "FrontEndOptions", "ResidualBlock", "check_options",
+           "conv_output_length", "make_norm"]

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from ecgcl.interfaces import Encoder
-from ecgcl.plugins.encoders.frontend import ConvFrontEnd, check_options
+from ecgcl.plugins.encoders.frontend import FRONT_END, ConvFrontEnd, FrontEndOptions
 
 
 class AttentionPooling(nn.Module):
@@ -37,19 +37,20 @@ class _ConvBiLSTMEncoder(Encoder):
         in_leads: int = 12,
         length: int = 1000,
         embed_dim: int = 128,
-        width: int = 16,
-        depth: int = 3,
-        kernel_size: int = 7,
-        dropout: float = 0.1,
+        width: int = FRONT_END.width,
+        depth: int = FRONT_END.depth,
+        kernel_size: int = FRONT_END.kernel_size,
+        dropout: float = FRONT_END.dropout,
         hidden: int = 64,
         layers: int = 1,
-        norm: str = "batch",
+        norm: str = FRONT_END.norm,
     ) -> None:
         """`width`/`depth`/`kernel_size`/`norm` shape the conv front end; `hidden` units per direction, `layers` LSTM layers."""
-        check_options(self.registered_name, width=width, depth=depth, kernel_size=kernel_size, dropout=dropout,
-                      norm=norm, hidden=hidden, layers=layers, embed_dim=embed_dim, in_leads=in_leads, length=length)
+        front_end = FrontEndOptions(width, depth, kernel_size, dropout, norm)
+        front_end.check(self.registered_name, hidden=hidden, layers=layers, embed_dim=embed_dim, in_leads=in_leads,
+                        length=length)
         super().__init__(in_leads, length, embed_dim)
-        self.frontend = ConvFrontEnd(in_leads, width, depth, kernel_size, dropout, norm=norm)
+        self.frontend = ConvFrontEnd.from_options(in_leads, front_end)
         self.lstm = nn.LSTM(width, hidden, num_layers=layers, batch_first=True, bidirectional=True,
                             dropout=dropout if layers > 1 else 0.0)
         self.attention = AttentionPooling(2 * hidden, hidden) if self.attention_pooling else None

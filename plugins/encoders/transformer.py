@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from ecgcl.errors import EcgclError
 from ecgcl.interfaces import Encoder
-from ecgcl.plugins.encoders.frontend import ConvFrontEnd, check_options
+from ecgcl.plugins.encoders.frontend import FRONT_END, ConvFrontEnd, FrontEndOptions
 
 
 def sinusoidal_positions(steps: int, channels: int) -> Tensor:
@@ -34,24 +34,24 @@ class CNNTransformerEncoder(Encoder):
         in_leads: int = 12,
         length: int = 1000,
         embed_dim: int = 128,
-        width: int = 16,
-        depth: int = 3,
-        kernel_size: int = 7,
-        dropout: float = 0.1,
+        width: int = FRONT_END.width,
+        depth: int = FRONT_END.depth,
+        kernel_size: int = FRONT_END.kernel_size,
+        dropout: float = FRONT_END.dropout,
         heads: int = 4,
         layers: int = 2,
         ff_mult: int = 2,
-        norm: str = "batch",
+        norm: str = FRONT_END.norm,
     ) -> None:
         """`width` is also the attention model size (divisible by `heads`); feed-forward size is `ff_mult * width`;
         `norm` is the conv front end's normalisation (batch, group or none)."""
-        check_options("cnn_transformer", width=width, depth=depth, kernel_size=kernel_size, dropout=dropout,
-                      norm=norm, heads=heads, layers=layers, ff_mult=ff_mult, embed_dim=embed_dim, in_leads=in_leads,
-                      length=length)
+        front_end = FrontEndOptions(width, depth, kernel_size, dropout, norm)
+        front_end.check("cnn_transformer", heads=heads, layers=layers, ff_mult=ff_mult, embed_dim=embed_dim,
+                        in_leads=in_leads, length=length)
         if width % heads:
             raise EcgclError(f"encoder 'cnn_transformer': width ({width}) must be divisible by heads ({heads})")
         super().__init__(in_leads, length, embed_dim)
-        self.frontend = ConvFrontEnd(in_leads, width, depth, kernel_size, dropout, norm=norm)
+        self.frontend = ConvFrontEnd.from_options(in_leads, front_end)
         steps = self.frontend.output_length(length)
         self.register_buffer("positions", sinusoidal_positions(steps, width), persistent=False)
         layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=ff_mult * width, dropout=dropout,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ecgcl.data.tasks import require_column
+from ecgcl.tasks import require_column
 from ecgcl.errors import EcgclError, did_you_mean
 from ecgcl.interfaces import Task, TaskTargets
 

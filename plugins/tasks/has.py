@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ecgcl.data.tasks import class_counts, label_sets, require_class
+from ecgcl.tasks import class_counts, label_sets, require_class
 from ecgcl.interfaces import Task, TaskTargets
 
 

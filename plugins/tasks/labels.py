@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ecgcl.data.tasks import class_counts, describe_classes, label_sets, one_hot
+from ecgcl.tasks import class_counts, describe_classes, label_sets, one_hot
 from ecgcl.errors import EcgclError
 from ecgcl.interfaces import Task, TaskTargets
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecgcl.data.tasks import one_hot, require_column
+from ecgcl.tasks import one_hot, require_column
 from ecgcl.errors import EcgclError
 from ecgcl.interfaces import Task, TaskTargets
 

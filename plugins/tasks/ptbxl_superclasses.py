@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ecgcl.data.ptbxl import SUPERCLASSES
-from ecgcl.data.tasks import label_sets, one_hot
+from ecgcl.tasks import label_sets, one_hot
 from ecgcl.errors import EcgclError
 from ecgcl.interfaces import Task, TaskTargets
 

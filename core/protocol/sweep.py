@@ -90,7 +90,7 @@ def run_grid(config: RunConfig, *, registry=None, reporter=None, overwrite: bool
              on_epoch_end: Callable[[str, int, int, dict], None] | None = None) -> GridResult:
     """Check every cell, then run them one after another and write grid.json / grid.csv / grid.png (holding the
     grid folder's lock; each cell's run holds its own folder's)."""
-    from ecgcl.protocol.results import write_json
+    from ecgcl.files import write_json
     from ecgcl.protocol.runner import Reporter, prepare, run_protocol
 
     reporter = reporter or Reporter()
@@ -161,7 +161,7 @@ def plot_grid(path: Path, rows: list[dict[str, Any]], augs: list[str], encoders:
     import numpy as np
     from matplotlib.patches import Rectangle
 
-    from ecgcl.protocol.results import SHORT_LABELS
+    from ecgcl.methods import short_label
 
     largest = max(r["label_fraction"] for r in rows)
     methods = list(dict.fromkeys(r["method"] for r in rows))
@@ -182,52 +182,10 @@ def plot_grid(path: Path, rows: list[dict[str, Any]], augs: list[str], encoders:
                           vmax=np.nanmax(grid) if np.isfinite(grid).any() else 1, alpha=0.75, aspect="auto")
         ax.set_xticks(range(len(encoders)), encoders, rotation=20, fontsize=8)
         ax.set_yticks(range(len(augs)), augs, fontsize=8)
-        ax.set_title(f"{SHORT_LABELS.get(method, method)}: test {GRID_METRIC.upper()}", fontsize=9)
+        ax.set_title(f"{short_label(method)}: test {GRID_METRIC.upper()}", fontsize=9)
         fig.colorbar(image, ax=ax, fraction=0.046)
     fig.suptitle(f"Grid, label fraction {largest:g}: mean ± 95% CI over repeats (framed: best cell)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def grid_tables(rows: list[dict[str, Any]]) -> list:
-    """Per method, at the largest label fraction: a rich Table with a row per augmentation and a column per
-    encoder; cells `AUROC mean ± CI half-width` and the paired difference against the best cell (`*` where its
-    95% interval excludes 0)."""
-    from rich.table import Table
-    from rich.text import Text
-
-    from ecgcl.protocol.paired import excludes_zero
-    from ecgcl.protocol.results import SHORT_LABELS, interval_text
-
-    largest = max(r["label_fraction"] for r in rows)
-    augs = list(dict.fromkeys(r["aug"] for r in rows))
-    encoders = list(dict.fromkeys(r["encoder"] for r in rows))
-    tables = []
-    for method in dict.fromkeys(r["method"] for r in rows):
-        at = {(r["aug"], r["encoder"]): r for r in rows if r["method"] == method and r["label_fraction"] == largest}
-        table = Table(title=f"Grid, {SHORT_LABELS.get(method, method)}, label fraction {largest:g}: test AUROC mean ± "
-                            "95% CI; below, paired difference vs the best cell (best)",
-                      caption="* the paired 95% interval excludes 0", caption_justify="left", title_justify="left")
-        table.add_column("aug \\ encoder", overflow="fold")
-        for encoder in encoders:
-            table.add_column(Text(encoder), justify="right", no_wrap=True)
-        for aug in augs:
-            cells = []
-            for encoder in encoders:
-                r = at.get((aug, encoder))
-                if r is None:
-                    cells.append(Text("-"))
-                    continue
-                cell = Text(interval_text(r, GRID_METRIC), style="bold" if r["best"] else "")
-                if r["best"]:
-                    cell.append("\nbest")
-                elif r.get(f"{GRID_METRIC}_vs_best_n"):
-                    significant = excludes_zero(r, f"{GRID_METRIC}_vs_best")
-                    cell.append("\n" + interval_text(r, f"{GRID_METRIC}_vs_best", "+") + (" *" if significant else ""),
-                                style="red" if significant else "dim")
-                cells.append(cell)
-            table.add_row(Text(aug), *cells)
-        tables.append(table)
-    return tables

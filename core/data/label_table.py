@@ -163,7 +163,7 @@ def join_labels(metadata: pd.DataFrame, labels: LabelTable) -> tuple[pd.DataFram
     out = metadata.copy()
     ids = out["record_id"].astype(str)
     if labels.label_columns:
-        from ecgcl.data.tasks import split_labels
+        from ecgcl.tasks import split_labels
 
         def new_labels(record: str, old: Any) -> str:
             found = per_record[record]["labels"] if record in per_record else []

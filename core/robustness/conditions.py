@@ -6,6 +6,7 @@
 - noise: additive Gaussian noise at 20, 10, 5 and 0 dB SNR per lead (the `noise` augmentation with
   std = 10^(-SNR/20) of the lead's standard deviation, i.e. SNR = 10 log10(var(lead) / var(noise))).
 - baseline wander: the `baseline_drift` augmentation (0.05-0.5 Hz) at 0.25, 0.5 and 1 lead std.
+  These two families are rows of `AUGMENTATION_CONDITIONS`, the one place that names their augmentations.
 - resampling: down to 250, 100 and 50 Hz and back up (polyphase filters), each rate below the store's.
 - extra: any `--aug`-style spec given with `--robustness-extra`, e.g. `baseline_wander:amplitude=0.5`.
 Every random condition is drawn from a generator seeded by (seed, family, condition).
@@ -26,6 +27,14 @@ NOISE_SNR_DB = (20, 10, 5, 0)
 WANDER_AMPLITUDES = (0.25, 0.5, 1.0)
 RESAMPLE_HZ = (250, 100, 50)
 FAMILIES = ("leads", "noise", "baseline wander", "resampling", "extra")
+
+# The default conditions that apply a registered augmentation, as (family, condition name, `--aug` spec) rows:
+# the only place the grid names augmentation plugins.
+AUGMENTATION_CONDITIONS: tuple[tuple[str, str, str], ...] = (
+    *(("noise", f"{snr} dB SNR", f"noise:std={10 ** (-snr / 20):.6g}") for snr in NOISE_SNR_DB),
+    *(("baseline wander", f"{amplitude:g} x std", f"baseline_drift:amplitude={amplitude:g}")
+      for amplitude in WANDER_AMPLITUDES),
+)
 
 
 @dataclass(frozen=True)
@@ -54,11 +63,7 @@ def robustness_grid(leads: Sequence[str], fs: float, extra: Sequence[str] = ()) 
             skipped.append(f"leads {name}: the store has exactly these leads (the 'all' condition)")
         else:
             conditions.append(Condition("leads", name, keep_leads=subset))
-    for snr in NOISE_SNR_DB:
-        conditions.append(Condition("noise", f"{snr} dB SNR", augmentation=f"noise:std={10 ** (-snr / 20):.6g}"))
-    for amplitude in WANDER_AMPLITUDES:
-        conditions.append(Condition("baseline wander", f"{amplitude:g} x std",
-                                    augmentation=f"baseline_drift:amplitude={amplitude:g}"))
+    conditions += [Condition(family, name, augmentation=spec) for family, name, spec in AUGMENTATION_CONDITIONS]
     for rate in RESAMPLE_HZ:
         if rate < fs:
             conditions.append(Condition("resampling", f"{fs:g} -> {rate:g} -> {fs:g} Hz", resample_hz=float(rate)))

@@ -1,6 +1,7 @@
-"""One pretraining or one fine-tuning on one patient split: what `ecgcl pretrain` and `ecgcl finetune` run.
+"""Single runs: one pretraining or one fine-tuning on one patient split (what `ecgcl pretrain` and
+`ecgcl finetune` run), and one evaluation of a fine-tuned checkpoint (`ecgcl evaluate`).
 
-Both use the stages of the repeated protocol (`run_pretraining`, `run_finetuning` in `ecgcl.protocol.runner`)
+Pretraining and fine-tuning use the stages of the repeated protocol (`run_pretraining`, `run_finetuning` in `ecgcl.protocol.runner`)
 on repeat 0 of the config's seed, so `pretrain` -> `finetune` holds out exactly the patients `ecgcl run`
 holds out in its first repeat.
 """
@@ -8,7 +9,8 @@ holds out in its first repeat.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ import numpy as np
 from ecgcl.config import RunConfig, option_name
 from ecgcl.errors import EcgclError
 from ecgcl.locks import locks_results_folder
+from ecgcl.methods import method_for
 from ecgcl.protocol.runner import Reporter
 
 Progress = Callable[[], AbstractContextManager[Reporter]]
@@ -44,6 +47,16 @@ class PretrainResult:
     notes: list[str] = field(default_factory=list)
 
 
+def check_pretrain_config(config: RunConfig) -> None:
+    """What `ecgcl pretrain` refuses before anything starts (before torchrun starts its processes, too)."""
+    from ecgcl.engine.guards import check_pretraining_batch_size
+
+    config.require_single("pretrain")
+    if config.pretrain_epochs < 1:
+        raise EcgclError("--pretrain-epochs must be at least 1 for `ecgcl pretrain`")
+    check_pretraining_batch_size(config.batch_size)
+
+
 @locks_results_folder
 def pretrain_once(config: RunConfig, *, all_records: bool = False, overwrite: bool = False, options=None,
                   progress: Progress | None = None, registry=None) -> PretrainResult:
@@ -53,21 +66,18 @@ def pretrain_once(config: RunConfig, *, all_records: bool = False, overwrite: bo
     `all_records` (a store without labels for the task is used whole). Runs under torch.distributed when
     torchrun started this process; only rank 0 writes files and calls `progress` for its reporter.
     """
-    from ecgcl.distributed import barrier, distributed_session
+    from ecgcl.distributed import barrier
+    from ecgcl.engine.session import distributed_session
     from ecgcl.engine.device import seed_everything
-    from ecgcl.engine.guards import check_pretraining_batch_size
-    from ecgcl.engine.options import TrainOptions, training_options
+    from ecgcl.engine.guards import check_global_batch
+    from ecgcl.engine.speed import TrainOptions, training_options
     from ecgcl.protocol.runner import finetune_split, prepare, run_pretraining
     from ecgcl.protocol.splits import pretraining_pool
 
-    if config.pretrain_epochs < 1:
-        raise EcgclError("--pretrain-epochs must be at least 1 for `ecgcl pretrain`")
-    check_pretraining_batch_size(config.batch_size)
+    check_pretrain_config(config)
     out = Path(config.out)
     with distributed_session(config.device) as session:
-        if config.batch_size % session.world_size:
-            raise EcgclError(f"--batch-size {config.batch_size} must be divisible by the {session.world_size} "
-                             "processes; it is the global batch")
+        check_global_batch(config.batch_size, session.world_size)
         reporting = progress() if (session.is_main and progress is not None) else nullcontext(Reporter())
         with reporting as reporter:
             exp = prepare(config, registry=registry, reporter=reporter, need_labels=False)
@@ -110,13 +120,6 @@ def checkpoint_model(checkpoint: str, given: dict[str, Any]) -> tuple[dict[str, 
     return saved["encoder"], meta
 
 
-def finetune_method(mode: str, pretrained: bool) -> str:
-    """The protocol's method name for a fine-tuning `mode` (finetune | linear) with or without pretraining."""
-    if mode == "linear":
-        return ("pretrained_" if pretrained else "random_") + mode
-    return "pretrained_finetune" if pretrained else "supervised"
-
-
 @dataclass
 class FinetuneResult:
     """The result row of one fine-tuning (metrics, best epoch, checkpoint), its method and any notes."""
@@ -140,8 +143,8 @@ def finetune_once(config: RunConfig, *, checkpoint: str | None = None, given: di
     """
     from ecgcl.engine.device import seed_everything
     from ecgcl.engine.lead_mapping import lead_plan_for
-    from ecgcl.engine.options import TrainOptions, training_options
-    from ecgcl.protocol.results import write_json
+    from ecgcl.engine.speed import TrainOptions, training_options
+    from ecgcl.files import write_json
     from ecgcl.protocol.runner import check_pretraining_excludes, finetune_split, prepare, run_finetuning
     from ecgcl.protocol.splits import check_both_classes, label_fraction_subset
 
@@ -160,7 +163,8 @@ def finetune_once(config: RunConfig, *, checkpoint: str | None = None, given: di
     exp = prepare(config, registry=registry, reporter=reporter)
     pretrained: dict[str, Any] = {}
     if meta is not None:
-        exp.lead_plan = lead_plan_for(meta, exp.store, missing_leads, source=f"checkpoint {checkpoint}")
+        exp.lead_plan = lead_plan_for(meta, exp.store, missing_leads, source=f"checkpoint {checkpoint}",
+                                      registry=exp.registry)
         exp.window = meta["window"]
         pretrained = {"pretrain_aug": meta.get("aug"), "missing_leads": exp.lead_plan.policy}
         if exp.lead_plan.missing:
@@ -180,7 +184,7 @@ def finetune_once(config: RunConfig, *, checkpoint: str | None = None, given: di
     train = label_fraction_subset(split.train, codes, targets.stratify_key(), label_fraction, config.seed)
     out.mkdir(parents=True, exist_ok=True)
     config.save(out)
-    method = finetune_method(mode, pretrained=checkpoint is not None)
+    method = method_for(mode, pretrained=checkpoint is not None)
     with training_options(options or TrainOptions()):
         row = run_finetuning(exp, method=method, encoder_state=encoder_state, train_rows=train, val_rows=split.val,
                              test_rows=split.test, folder=out, seed=config.seed,
@@ -189,3 +193,29 @@ def finetune_once(config: RunConfig, *, checkpoint: str | None = None, given: di
     write_json(out / "metrics.json", row)
     (out / f"{method}.last.pt").unlink(missing_ok=True)  # finished: the best checkpoint remains
     return FinetuneResult(row, method, notes)
+
+
+def evaluate_once(checkpoint: str | os.PathLike, data: str | os.PathLike, *, split_file: str | None = None,
+                  part: str = "test", device: str = "auto", batch_size: int = 64, all_records: bool = False,
+                  missing_leads: str | None = None, robustness: bool = False, robustness_extra: Sequence[str] = (),
+                  seed: int = 0, out: str | os.PathLike = "robustness", registry=None) -> dict[str, Any]:
+    """`ecgcl evaluate`: the metrics of a fine-tuned checkpoint on a store's labelled records (see
+    `ecgcl.engine.evaluate.open_evaluation` for which records), and with `robustness` the robustness report
+    written to `out`, returned under `robustness` (summary, skipped conditions, files)."""
+    from ecgcl.engine.evaluate import open_evaluation
+    from ecgcl.protocol.splits import read_split_file
+
+    if robustness_extra and not robustness:
+        raise EcgclError("--robustness-extra adds conditions to the robustness report; add --robustness")
+    record_ids = read_split_file(split_file, part) if split_file else None
+    evaluation = open_evaluation(checkpoint, data, registry=registry, device=device, batch_size=batch_size,
+                                 record_ids=record_ids, all_records=all_records, missing_leads=missing_leads)
+    result = {**evaluation.info(), **evaluation.metrics()}
+    if robustness:
+        from ecgcl.robustness.report import evaluation_robustness, summarise_robustness, write_robustness
+
+        rows, skipped = evaluation_robustness(evaluation, extra=robustness_extra, seed=seed)
+        summary = summarise_robustness(rows)
+        files = write_robustness(Path(out), rows, summary, skipped=skipped, seed=seed)
+        result["robustness"] = {"summary": summary, "skipped": skipped, "files": [str(f) for f in files]}
+    return result
