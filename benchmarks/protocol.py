@@ -200,7 +200,7 @@ def main() -> None:
         gap = "".join(f"  {row['auroc_mean'] - value:>+20.3f}" for value in PUBLISHED.values()) if benchmark else ""
         print(f"{row['label_fraction']:>6g}  {row['method']:<22} {row['auroc_mean']:>15.3f}  {_interval(row):<16}  "
               f"{row['f_max_mean']:>6.3f}{gap}")
-    print(f"\npaired AUROC differences (mean over repeats, 95% t interval, paired t-test p)")
+    print("\npaired AUROC differences (mean over repeats, 95% t interval, paired t-test p)")
     for row in paired_rows(result.summary):
         p = row["auroc_p"]
         print(f"{row['label_fraction']:>6g}  {row['method'] + ' - ' + row['baseline']:<40} {row['auroc_mean']:>+8.3f}  "

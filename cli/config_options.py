@@ -15,11 +15,10 @@ import click
 from click.core import ParameterSource
 
 from ecgcl.cli.params import CommaList, KeyValue
-from ecgcl.config import RunConfig
+from ecgcl.config import GRID_AXES, RunConfig
 from ecgcl.errors import EcgclError
 
 _TYPES = {"int": int, "float": float, "str": str, "str | None": str}
-GRID_AXES = tuple(f.name for f in fields(RunConfig) if f.type == "str | list[str]")  # repeatable: `run` makes a grid
 
 
 def _merge_with_file(ctx: click.Context, param: click.Parameter, value: tuple) -> dict[str, Any]:
@@ -31,7 +30,8 @@ def _merge_with_file(ctx: click.Context, param: click.Parameter, value: tuple) -
 
 
 def _grid_axis(ctx: click.Context, param: click.Parameter, value: tuple) -> str | list[str] | None:
-    """A repeatable option that is a grid axis (`--aug`, `--encoder`): one value as text, several as a list."""
+    """A repeatable option that is a grid axis (`--objective`, `--aug`, `--encoder`): one value as text, several as
+    a list."""
     values = list(value or ())
     return None if not values else values[0] if len(values) == 1 else values
 
@@ -45,8 +45,8 @@ def _config_option(f) -> tuple[list[str], dict[str, Any]]:
     if f.type.startswith("dict"):
         kwargs.update(type=KeyValue(), multiple=True, default=tuple(default.items()), callback=_merge_with_file,
                       show_default=False)
-    elif f.type == "str | list[str]":  # a grid axis: repeat the option for several values
-        kwargs.update(type=str, multiple=True, default=(default,), callback=_grid_axis)
+    elif f.name in GRID_AXES:  # a grid axis: repeat the option for several values
+        kwargs.update(type=str, multiple=True, default=() if default is None else (default,), callback=_grid_axis)
     elif f.type == "bool":
         kwargs.update(is_flag=True, default=default, show_default=False)
     elif meta.get("repeatable"):  # one value per use of the option (the values may contain commas)

@@ -106,25 +106,25 @@ def summary_tables(summary: Sequence[dict[str, Any]], rows: Sequence[dict[str, A
 
 
 def grid_tables(rows: list[dict[str, Any]]) -> list:
-    """Per method, at the largest label fraction: a rich Table with a row per augmentation and a column per
+    """Per method, at the largest label fraction: a rich Table with a row per objective | augmentation and a column per
     encoder; cells `AUROC mean ± CI half-width` and the paired difference against the best cell (`*` where its
     95% interval excludes 0)."""
     largest = max(r["label_fraction"] for r in rows)
-    augs = list(dict.fromkeys(r["aug"] for r in rows))
+    settings = list(dict.fromkeys(r["setting"] for r in rows))
     encoders = list(dict.fromkeys(r["encoder"] for r in rows))
     tables = []
     for method in dict.fromkeys(r["method"] for r in rows):
-        at = {(r["aug"], r["encoder"]): r for r in rows if r["method"] == method and r["label_fraction"] == largest}
+        at = {(r["setting"], r["encoder"]): r for r in rows if r["method"] == method and r["label_fraction"] == largest}
         table = Table(title=f"Grid, {short_label(method)}, label fraction {largest:g}: test AUROC mean ± "
                             "95% CI; below, paired difference vs the best cell (best)",
                       caption="* the paired 95% interval excludes 0", caption_justify="left", title_justify="left")
-        table.add_column("aug \\ encoder", overflow="fold")
+        table.add_column("objective | aug \\ encoder", overflow="fold")
         for encoder in encoders:
             table.add_column(Text(encoder), justify="right", no_wrap=True)
-        for aug in augs:
+        for setting in settings:
             cells = []
             for encoder in encoders:
-                r = at.get((aug, encoder))
+                r = at.get((setting, encoder))
                 if r is None:
                     cells.append(Text("-"))
                     continue
@@ -136,7 +136,7 @@ def grid_tables(rows: list[dict[str, Any]]) -> list:
                     cell.append("\n" + interval_text(r, f"{GRID_METRIC}_vs_best", "+") + (" *" if significant else ""),
                                 style="red" if significant else "dim")
                 cells.append(cell)
-            table.add_row(Text(aug), *cells)
+            table.add_row(Text(setting), *cells)
         tables.append(table)
     return tables
 

@@ -101,10 +101,10 @@ def run_command(resume: bool, overwrite: bool, config_file: str | None, **params
         if endings:
             console.print(endings, markup=False, highlight=False)
         console.print(f"Grid in {result.out}/ (grid.csv, grid.json, grid.png; each cell's full results under "
-                      "cells/<aug>__<encoder>/" + (", with its robustness.csv/json/png)" if config.robustness else ")"),
+                      "cells/<objective>__<aug>__<encoder>/" + (", with its robustness.csv/json/png)" if config.robustness else ")"),
                       markup=False, highlight=False)
         return
-    for table in summary_tables(result.summary, result.rows, result.split_note):
+    for table in summary_tables(result.summary, result.rows, f"{result.recipe}\n{result.split_note}"):
         console.print(table)
     console.print("FT = fine-tuned end to end, LP = linear probe on the frozen encoder; "
                   "supervised = random init trained end to end.")

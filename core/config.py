@@ -54,9 +54,11 @@ class RunConfig:
     encoder_args: dict[str, Any] = option(factory=dict, flag="--encoder-arg",
                                           help="Encoder option, repeatable (e.g. --encoder-arg width=32).")
     embed_dim: int = option(64, "Encoder output size.")
-    aug: str | list[str] = option("permute+noise", "Augmentations for the two views, e.g. permute+noise or "
-                                                   "clocs:strategy=cmsc (`run`: repeat the option for a grid).")
-    loss: str = option("ntxent", "Contrastive loss: ntxent or clocs_patient.")
+    objective: str | list[str] = option("contrastive", "Pretraining objective, e.g. byol, vicreg, cpc, jepa, "
+                                        "masked:mask_ratio=0.6 (`run`: repeat for a grid).", commands=("run", "pretrain"))
+    aug: str | list[str] | None = option(None, "Views (contrastive, byol, vicreg) or input perturbation (masked, jepa, "
+                                               "cpc), e.g. permute+noise; default: the objective's own.")
+    loss: str = option("ntxent", "Contrastive loss of the contrastive objective: ntxent or clocs_patient.")
     loss_args: dict[str, Any] = option(factory=dict, flag="--loss-arg", help="Loss option (temperature=0.1).")
     projection_dim: int = option(64, "Projection head output size.")
     input: str = option("time", "Encoder input: time samples or FFT magnitude.", choices=INPUTS)
@@ -121,7 +123,9 @@ class RunConfig:
                 raise EcgclError(f"{option_name(name)} lists a value twice: {values}")
         if not self.label_fractions or any(not 0 < f <= 1 for f in self.label_fractions):
             raise EcgclError(f"--label-fraction values must be in (0, 1], got {self.label_fractions}")
-        for name in ("aug", "encoder"):
+        for name in GRID_AXES:
+            if name == "aug" and self.aug is None:
+                continue
             values = grid_values(getattr(self, name))
             if not values or any(not isinstance(v, str) or not v.strip() for v in values):
                 raise EcgclError(f"{option_name(name)} needs at least one non-empty value, got {getattr(self, name)!r}")
@@ -144,14 +148,14 @@ class RunConfig:
 
     @property
     def is_grid(self) -> bool:
-        """Several --aug or --encoder values: `ecgcl run` runs one cell per combination."""
-        return len(grid_values(self.aug)) > 1 or len(grid_values(self.encoder)) > 1
+        """Several --objective, --aug or --encoder values: `ecgcl run` runs one cell per combination."""
+        return any(len(grid_values(getattr(self, axis))) > 1 for axis in GRID_AXES)
 
     def require_single(self, command: str) -> None:
         """Refuse a grid where only one configuration makes sense (`ecgcl pretrain`, `ecgcl finetune`)."""
         if self.is_grid:
-            raise EcgclError(f"`ecgcl {command}` takes one --aug and one --encoder; several values (a grid) are "
-                             "for `ecgcl run`")
+            raise EcgclError(f"`ecgcl {command}` takes one --objective, one --aug and one --encoder; several values "
+                             "(a grid) are for `ecgcl run`")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -164,9 +168,12 @@ class RunConfig:
         return path
 
 
-def grid_values(value: str | list[str]) -> list[str]:
-    """A grid axis (`aug`, `encoder`) as a list: one string is a one-value axis."""
-    return [value] if isinstance(value, str) else list(value)
+GRID_AXES = ("objective", "aug", "encoder")  # options whose several values make a grid, in cell-name order
+
+
+def grid_values(value: str | list[str] | None) -> list[str | None]:
+    """A grid axis (`objective`, `aug`, `encoder`) as a list: one string (or None) is a one-value axis."""
+    return [value] if value is None or isinstance(value, str) else list(value)
 
 
 FIELD_NAMES = tuple(f.name for f in fields(RunConfig))
@@ -262,7 +269,9 @@ def _coerce(name: str, value: Any, annotation: str) -> Any:
             if not isinstance(value, str):
                 raise ValueError
             return value
-        if annotation == "str | list[str]":
+        if annotation in ("str | list[str]", "str | list[str] | None"):
+            if value is None and annotation.endswith("None"):
+                return None
             if isinstance(value, str):
                 return value
             items = [str(v) if isinstance(v, (str, int, float)) and not isinstance(v, bool) else _fail() for v in value]

@@ -23,6 +23,10 @@ RUNTIME_OPTIONS = {
     "in_leads": "number of leads",
     "device": "the torch device training runs on",
     "embed_dim": "encoder output size (--embed-dim)",
+    "projection_dim": "projection head output size (--projection-dim; objectives)",
+    "encoder": "the encoder being pretrained (objectives; --encoder)",
+    "augmentation": "the --aug augmentations, built (objectives)",
+    "loss": "the --loss contrastive loss, built (objectives that take one)",
 }
 """Every option the runtime provides, with what it holds; the one list other modules import."""
 
@@ -37,6 +41,10 @@ class RuntimeContext:
     in_leads: int | None = None
     device: Any = None
     embed_dim: int | None = None
+    projection_dim: int | None = None
+    encoder: Any = None
+    augmentation: Any = None
+    loss: Any = None
 
     @classmethod
     def of_store(cls, store, device: Any = None) -> RuntimeContext:
@@ -49,8 +57,8 @@ class RuntimeContext:
         return dataclasses.replace(self, **changes)
 
     def values(self) -> dict[str, Any]:
-        """The known values, by option name."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        """The known values, by option name (components themselves are passed as they are, never copied)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
 
     def origin(self, name: str) -> str:
         """Where a value comes from, for error messages: 'the store (500 Hz)'."""
@@ -63,8 +71,10 @@ class RuntimeContext:
             shown = f"{value} leads"
         else:
             shown = str(value)
-        if name == "embed_dim":
-            return f"--embed-dim ({shown})"
+        if name in ("encoder", "augmentation", "loss"):
+            return {"encoder": "--encoder", "augmentation": "--aug", "loss": "--loss"}[name]
+        if name in ("embed_dim", "projection_dim"):
+            return f"--{name.replace('_', '-')} ({shown})"
         if name == "device":
             return f"--device ({shown})"
         return f"the store ({shown})"

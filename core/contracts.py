@@ -108,6 +108,26 @@ def check_loss(loss_fn, component, batch_size: int, dim: int, device: Any) -> No
     _check_finite(component, out, f"for finite embeddings of shape {(batch_size, dim)}")
 
 
+def check_objective(step_module, component, encoder, batch: Tensor, patient_ids: Tensor,
+                    generator: torch.Generator) -> None:
+    """One training step of an objective on real records: a finite scalar loss whose gradients reach the
+    encoder (gradients are cleared afterwards; `step_module` is a throw-away `PretrainStep`). It runs the encoder,
+    augmentation and objective together, so the caller wraps it in `blame_plugins` to name whichever raised."""
+    shape = tuple(batch.shape)
+    step_module.train()
+    out = step_module(batch, patient_ids, generator)
+    if not isinstance(out, Tensor) or out.dim() != 0:
+        got = f"shape {tuple(out.shape)}" if isinstance(out, Tensor) else f"a {type(out).__name__}"
+        raise _violation(component, f"returned {got} as the loss of a batch of shape {shape}; expected a scalar tensor")
+    _check_finite(component, out, f"as the loss of a finite batch of shape {shape}")
+    out.backward()
+    grads = [p.grad for p in encoder.parameters() if p.requires_grad]
+    reached = any(g is not None and bool(torch.isfinite(g).all()) and bool(g.abs().sum() > 0) for g in grads)
+    step_module.zero_grad(set_to_none=True)
+    if not reached:
+        raise _violation(component, "gives a loss whose gradients do not reach the encoder (nothing would pretrain)")
+
+
 @contextmanager
 def blame_plugins(components: Sequence) -> Iterator[None]:
     """Turn an exception raised inside a third-party component's code into one line naming its plugin.

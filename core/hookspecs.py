@@ -29,5 +29,11 @@ def register_losses(registry):
 
 
 @hookspec
+def register_objectives(registry):
+    """Add pretraining objectives with `registry.add(name, factory, kind="objective")`; a factory returns an
+    `ecgcl.interfaces.Objective`. Called once per plugin manager, after the other component hooks."""
+
+
+@hookspec
 def register_tasks(registry):
     """Add downstream tasks with `registry.add(name, factory, kind="task")`; a factory returns an `ecgcl.interfaces.Task`."""

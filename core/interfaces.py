@@ -1,4 +1,4 @@
-"""The four component interfaces plugins implement: `Augmentation`, `Encoder`, `Loss` and `Task`.
+"""The component interfaces plugins implement: `Augmentation`, `Encoder`, `Loss`, `Task` and `Objective`.
 
 Batches are `(B, L, T)` float tensors: B recordings, L leads, T samples. A task turns a store's metadata
 table into `TaskTargets`.
@@ -94,6 +94,14 @@ class Encoder(nn.Module):
                 f"{type(self).__name__} expects (batch, {self.in_leads} leads, samples), got {tuple(batch.shape)}"
             )
 
+    # Optional, for objectives that work on steps or tokens (CPC, masked modelling, JEPA):
+    #   sequence(batch) -> (B, steps, sequence_dim): per-step features, in time order, from the encoder's
+    #   front end; an encoder that has them sets `sequence_dim`.
+    #   Token encoders (per-lead patches, e.g. `patch_transformer`) also expose `tokens(batch) -> (B, N, D)`
+    #   (patch embeddings with positions), `encode_tokens(tokens, keep) -> (B, K, D)` (the transformer over
+    #   the kept tokens only, `keep` (B, K) token indices), `patches(batch) -> (B, N, patch_samples)` and
+    #   `token_dim`; an objective declares what it needs (`Objective.needs`).
+
 
 class Loss(nn.Module, ABC):
     """A contrastive loss over the embeddings of two views; `patient_ids` lets a loss pair recordings."""
@@ -101,6 +109,27 @@ class Loss(nn.Module, ABC):
     @abstractmethod
     def forward(self, z1: Tensor, z2: Tensor, patient_ids: Tensor | None = None) -> Tensor:
         """Return a scalar loss for the (B, D) embeddings of two views of the same B recordings."""
+
+
+class Objective(nn.Module):
+    """A pretraining objective (SimCLR-style contrastive, BYOL, VICReg, masked modelling, JEPA, CPC).
+
+    It owns everything pretraining trains besides the encoder (projection, predictor, expander, decoder,
+    momentum target); `forward(encoder, batch, patient_ids, generator)` returns the scalar loss of one batch,
+    where `encoder` is the runtime's `PretrainEncoder` view of the encoder (`embed(x) -> (B, D)`, `sequence`,
+    `tokens`, `encode_tokens`, `module` for the raw encoder) and `generator` drives every random draw (views,
+    masks). `after_step(step, total_steps)` runs after each optimizer step (EMA updates, schedules). Its state
+    dict is checkpointed in `pretrain.last.pt`; `pretrain.pt` keeps the encoder alone, so fine-tuning never
+    depends on the objective. A factory receives by name, from the runtime, `encoder` (the module), `embed_dim`,
+    `augmentation` (the `--aug` Compose), `loss` (the `--loss` module), `fs`, `leads`, `length`, `in_leads`.
+    """
+
+    needs: str | None = None  # "sequence" or "tokens": what the encoder must expose (None: embeddings only)
+    takes_loss: bool = False  # whether --loss / --loss-arg mean anything to it
+    default_aug: str = "none"  # --aug when the user gives none (views for two-view objectives, else a perturbation)
+
+    def after_step(self, step: int, total_steps: int) -> None:
+        """Called after every optimizer step with the global step (0-based) and the run's total steps."""
 
 
 @dataclass(frozen=True)

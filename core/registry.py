@@ -17,7 +17,8 @@ from ecgcl.errors import EcgclError, UnknownComponentError, did_you_mean
 
 # The component kinds and their plural, the one list every other place derives from: the hook that registers a
 # kind is `register_<plural>` (ecgcl.hookspecs), and its built-ins live in `ecgcl.plugins.<plural>`.
-KIND_PLURALS = {"augmentation": "augmentations", "encoder": "encoders", "loss": "losses", "task": "tasks"}
+KIND_PLURALS = {"augmentation": "augmentations", "encoder": "encoders", "loss": "losses", "task": "tasks",
+                "objective": "objectives"}
 KINDS = tuple(KIND_PLURALS)
 KIND_HOOKS = {kind: f"register_{plural}" for kind, plural in KIND_PLURALS.items()}
 BUILTIN_MODULES = tuple(f"ecgcl.plugins.{plural}" for plural in KIND_PLURALS.values())
@@ -59,6 +60,11 @@ class Component:
     parameters: tuple[Parameter, ...]
     source: Source
     aliases: tuple[str, ...] = field(default=())
+
+    def factory_attribute(self, name: str):
+        """An attribute a component declares on its factory (class attributes such as an objective's
+        `takes_loss`, `needs`, `default_aug`); None when it declares none."""
+        return getattr(self.factory, name, None)
 
     def parameter_names(self) -> list[str]:
         return [p.name for p in self.parameters]
@@ -183,7 +189,7 @@ class Registry:
         known = component.parameter_names()
         for key in kwargs:
             if key not in known:
-                options = ", ".join(known) or "none"
+                options = ", ".join(k for k in known if k not in RUNTIME_OPTIONS) or "none"
                 raise EcgclError(
                     f"{kind} {component.name!r} has no option {key!r}{did_you_mean(key, known)}; options: {options}"
                 )

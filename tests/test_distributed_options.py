@@ -15,7 +15,7 @@ from ecgcl.engine.session import distributed_session
 from ecgcl.engine.loops import pretrain
 from ecgcl.engine.speed import StepTimer, TrainOptions, current_options, training_options
 from ecgcl.errors import EcgclError
-from ecgcl.engine.heads import ProjectionHead
+from ecgcl.plugins.objectives.contrastive import Contrastive
 from ecgcl.manager import create_plugin_manager
 
 REGISTRY = create_plugin_manager(entry_points=False).registry
@@ -45,9 +45,8 @@ def test_every_encoder_takes_a_norm(name):
 def _pretrain(store, options, epochs=1):
     torch.manual_seed(0)
     encoder = REGISTRY.create("encoder", "cnn", in_leads=12, length=1000, embed_dim=16, width=8, depth=1)
-    projection = ProjectionHead(16, 16, 16)
-    history = pretrain(encoder=encoder, projection=projection, loss_fn=REGISTRY.create("loss", "ntxent"),
-                       augmentation=parse_augmentations("noise", REGISTRY), store=store,
+    objective = Contrastive(16, parse_augmentations("noise", REGISTRY), REGISTRY.create("loss", "ntxent"), 16)
+    history = pretrain(encoder=encoder, objective=objective, store=store,
                        rows=np.arange(len(store)), epochs=epochs, batch_size=16, lr=1e-3, weight_decay=0.0, seed=1,
                        device=torch.device("cpu"), window=1000, representation="time", options=options)
     return history, encoder.state_dict()

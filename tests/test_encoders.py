@@ -22,6 +22,13 @@ def build(name: str, **options) -> Encoder:
     return REGISTRY.create("encoder", name, **options)
 
 
+def extent_option(name: str) -> str:
+    """The option for the extent of the first layer: `kernel_size` of a convolutional front end, or `patch_size`
+    of a token encoder (per-lead patches, no convolution, e.g. `patch_transformer`)."""
+    parameters = inspect.signature(REGISTRY.get("encoder", name).factory).parameters
+    return "kernel_size" if "kernel_size" in parameters else "patch_size"
+
+
 def test_the_four_builtin_encoders_are_registered():
     assert {"cnn", "cnn_lstm", "cnn_attn_lstm", "cnn_transformer"} <= set(ENCODERS)
 
@@ -32,7 +39,7 @@ def test_factory_takes_the_shared_options(name):
     defaults = {"in_leads": 12, "length": 1000, "embed_dim": 128}
     for option, default in defaults.items():
         assert parameters[option].default == default, option
-    for option in ("width", "depth", "kernel_size", "dropout"):
+    for option in ("width", "depth", extent_option(name), "dropout"):
         assert option in parameters, option
 
 
@@ -49,8 +56,9 @@ def test_output_shape(name, leads, length):
 
 @pytest.mark.parametrize("name", ENCODERS)
 def test_options_change_the_model(name):
-    small = build(name, width=8, depth=1, kernel_size=3, dropout=0.0, embed_dim=16, in_leads=1, length=250)
-    large = build(name, width=32, depth=3, kernel_size=9, dropout=0.3, embed_dim=16, in_leads=1, length=250)
+    extent = extent_option(name)
+    small = build(name, width=8, depth=1, dropout=0.0, embed_dim=16, in_leads=1, length=250, **{extent: 3})
+    large = build(name, width=32, depth=3, dropout=0.3, embed_dim=16, in_leads=1, length=250, **{extent: 9})
     count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
     assert count(small) < count(large)
     assert large(torch.randn(3, 1, 250)).shape == (3, 16)
@@ -90,6 +98,7 @@ def test_wrong_lead_count_is_a_clear_error(name):
 @pytest.mark.parametrize("name", ENCODERS)
 @pytest.mark.parametrize("option, value", [("width", 0), ("depth", -1), ("kernel_size", 0), ("dropout", 1.5)])
 def test_bad_options_raise_ecgcl_error_naming_them(name, option, value):
+    option = extent_option(name) if option == "kernel_size" else option
     with pytest.raises(EcgclError, match=f"{name}.*{option}"):
         build(name, **{option: value})
 

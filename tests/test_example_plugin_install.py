@@ -100,7 +100,8 @@ def test_installed_plugin_is_listed_with_its_source(plugin_venv):
     result = ecgcl_cli(plugin_venv, "list-plugins", "--json")
     assert result.returncode == 0, result.stderr
     components = {(c["kind"], c["name"]): c for c in json.loads(result.stdout)["components"]}
-    for key in (("augmentation", "baseline_wander"), ("encoder", "gap_cnn"), ("task", "age_at_least")):
+    for key in (("augmentation", "baseline_wander"), ("encoder", "gap_cnn"), ("task", "age_at_least"),
+                ("objective", "simsiam")):
         assert components[key]["source"] == "ecgcl-example-plugin"
         assert components[key]["version"] == "0.3.0"
     params = {p["name"]: p for p in components[("augmentation", "baseline_wander")]["parameters"]}
@@ -143,3 +144,28 @@ def test_installed_task_plugin_runs_through_ecgcl_run(plugin_venv, tmp_path):
     assert set(rows[0]["per_class"]) == {"under 60", "60 or older"} and 0 <= rows[0]["auroc"] <= 1
     wrong = ecgcl_cli(plugin_venv, "run", "--task", "age_at_least:yeers=60", "--out", str(tmp_path / "x"))
     assert wrong.returncode == 2 and "did you mean 'years'" in wrong.stderr
+
+
+def test_installed_objective_plugin_pretrains_through_ecgcl_run(plugin_venv, tmp_path):
+    """A third-party objective (SimSiam) is chosen with `--objective` like any built-in one, with its default views."""
+    import re
+
+    from ecgcl.engine.checkpoint import load_checkpoint
+
+    out = tmp_path / "simsiam"
+    result = ecgcl_cli(plugin_venv, "run", "--objective", "simsiam", "--out", str(out), "--repeats", "1",
+                       "--pretrain-epochs", "1", "--finetune-epochs", "1", "--methods", "pretrained_linear",
+                       "--encoder-arg", "width=4", "--encoder-arg", "depth=1", "--embed-dim", "8",
+                       "--projection-dim", "8", "--device", "cpu")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "objective simsiam; augmentation as built: BaselineWander(fs=100.0," in result.stdout  # its default_aug
+    assert "pretrained LP" in result.stdout
+    auroc = re.search(r"auroc\s*│\s*(\d\.\d{3})\s*│", result.stdout)
+    assert auroc is not None and 0 <= float(auroc.group(1)) <= 1, result.stdout
+    rows = json.loads((out / "metrics.json").read_text())
+    assert [row["method"] for row in rows] == ["pretrained_linear"]
+    assert f"{rows[0]['auroc']:.3f}" == auroc.group(1)
+    assert json.loads((out / "config.json").read_text())["objective"] == "simsiam"
+    (last,) = out.glob("repeats/**/pretrain.last.pt")
+    state = load_checkpoint(last)["objective"]
+    assert {"projection.0.weight", "predictor.0.weight"} <= set(state)  # SimSiam's heads were trained and saved

@@ -1,5 +1,5 @@
-"""A loss with learnable parameters (a learnable temperature) is checkpointed in `pretrain.last.pt` and restored on
-resume: an interrupted and resumed pretraining equals the uninterrupted one."""
+"""A loss with learnable parameters (a learnable temperature) is checkpointed with its objective in `pretrain.last.pt`
+and restored on resume: an interrupted and resumed pretraining equals the uninterrupted one."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ecgcl.data.sample import sample_store_path
 from ecgcl.data.store import open_store
 from ecgcl.engine.loops import pretrain
 from ecgcl.engine.model import build_encoder
-from ecgcl.engine.heads import ProjectionHead
+from ecgcl.plugins.objectives.contrastive import Contrastive
 from ecgcl.manager import get_registry
 
 
@@ -46,10 +46,10 @@ def _pretrain(last_path, on_epoch_end=None):
     torch.manual_seed(0)
     encoder = build_encoder(registry, "cnn", in_leads=12, window=store.signals.shape[2], representation="time",
                             embed_dim=8, encoder_args={"width": 4, "depth": 1})
-    projection = ProjectionHead(8, 8, 8)
     loss = LearnableTemperatureNTXent()
     augmentation = parse_augmentations("noise", registry, RuntimeContext.of_store(store, torch.device("cpu")))
-    history = pretrain(encoder=encoder, projection=projection, loss_fn=loss, augmentation=augmentation, store=store,
+    objective = Contrastive(8, augmentation, loss, projection_dim=8)
+    history = pretrain(encoder=encoder, objective=objective, store=store,
                        rows=np.arange(96), epochs=3, batch_size=32, lr=0.05, weight_decay=0.0, seed=3,
                        device=torch.device("cpu"), window=store.signals.shape[2], representation="time",
                        last_path=last_path, on_epoch_end=on_epoch_end)

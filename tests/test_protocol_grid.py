@@ -64,7 +64,7 @@ def _grid_config(out):
 def test_two_by_two_grid_with_an_interrupted_cell_resumes_it_alone(tmp_path, registry):
     config = _grid_config(tmp_path / "grid")
     cells = grid_cells(config)
-    assert [c.name for c in cells] == ["noise__cnn", "noise__lead_stats", "permute__cnn", "permute__lead_stats"]
+    assert [c.name for c in cells] == ["contrastive__noise__cnn", "contrastive__noise__lead_stats", "contrastive__permute__cnn", "contrastive__permute__lead_stats"]
     pretrain_epochs = []
 
     def interrupt(stage, epoch, epochs, record):
@@ -76,7 +76,7 @@ def test_two_by_two_grid_with_an_interrupted_cell_resumes_it_alone(tmp_path, reg
     with pytest.raises(KeyboardInterrupt):
         run_grid(config, registry=registry, on_epoch_end=interrupt)
     assert not (tmp_path / "grid" / "grid.csv").exists()
-    done = tmp_path / "grid" / "cells" / "permute__cnn" / "repeats" / "repeat_1" / "labels_1" / "pretrained_linear.json"
+    done = tmp_path / "grid" / "cells" / "contrastive__permute__cnn" / "repeats" / "repeat_1" / "labels_1" / "pretrained_linear.json"
     before = done.read_text()
     reporter = Messages()
     result = run_grid(config, registry=registry, reporter=reporter)
@@ -84,7 +84,7 @@ def test_two_by_two_grid_with_an_interrupted_cell_resumes_it_alone(tmp_path, reg
     # cells 1 and 2 (2 repeats x pretraining + probe) and repeat 1 of the interrupted cell are reused, not rerun
     assert len(finished) == 2 * 4 + 2 and sum("pretraining already finished" in line for line in finished) == 5
     assert done.read_text() == before
-    resumed = next(r for c, r in result.cells if c.name == "permute__cnn")
+    resumed = next(r for c, r in result.cells if c.name == "contrastive__permute__cnn")
     assert [r["repeat"] for r in resumed.rows] == [0, 1] and all(0 <= r["auroc"] <= 1 for r in resumed.rows)
     grid = pd.read_csv(tmp_path / "grid" / "grid.csv")
     assert sorted(grid["cell"]) == sorted(c.name for c in cells) and (grid["method"] == "pretrained_linear").all()
@@ -107,8 +107,9 @@ def test_grid_lists_in_toml_and_their_mistakes(tmp_path):
     config_file = tmp_path / "grid.toml"
     config_file.write_text('aug = ["noise", "permute:segments=3+noise"]\nencoder = ["cnn"]\nout = "o"\n')
     config = resolve_config(read_config_file(config_file))
-    assert config.is_grid and [c.name for c in grid_cells(config)] == ["noise__cnn", "permute-segments=3+noise__cnn"]
-    assert cell_name("clocs:strategy=cmsc", "cnn") == "clocs-strategy=cmsc__cnn"
+    assert config.is_grid and [c.name for c in grid_cells(config)] == ["contrastive__noise__cnn", "contrastive__permute-segments=3+noise__cnn"]
+    assert cell_name("byol:momentum=0.99", "clocs:strategy=cmsc", "cnn") == "byol-momentum=0.99__clocs-strategy=cmsc__cnn"
+    assert cell_name("masked", None, "patch_transformer") == "masked__default__patch_transformer"
     config_file.write_text('encoder = ["cnn", "cnn"]\n')
     result = CliRunner().invoke(cli, ["run", "--config", str(config_file), "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "--encoder lists 'cnn' twice" in result.output

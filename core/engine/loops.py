@@ -25,7 +25,7 @@ from ecgcl.engine.checkpoint import load_checkpoint, save_checkpoint
 from ecgcl.engine.device import derive_seed
 from ecgcl.engine.guards import (NonFiniteTraining, check_batch_size, check_finite_epoch, check_finite_probabilities,
                                  check_global_batch, check_pretraining_batch_size)
-from ecgcl.engine.model import Classifier, embed, probabilities
+from ecgcl.engine.model import Classifier, probabilities
 from ecgcl.engine.speed import TrainOptions, current_options, now
 from ecgcl.errors import EcgclError
 from ecgcl.metrics import classification_metrics
@@ -79,28 +79,13 @@ def pretraining_loader(store: ECGStore, rows: np.ndarray, global_batch: int, *, 
                       collate_fn=collate_batch, **_loading_kwargs(options, device))
 
 
-class ContrastivePair(nn.Module):
-    """Encoder + projection applied to both views in one call: `(view1, view2) -> (z1, z2)`.
-
-    One module with one forward is what DistributedDataParallel and `torch.compile` wrap; each view still
-    goes through the encoder on its own, so batch-norm statistics are those of one view, as before.
-    """
-
-    def __init__(self, encoder: nn.Module, projection: nn.Module, *, window: int, representation: str) -> None:
-        super().__init__()
-        self.encoder, self.projection = encoder, projection
-        self.window, self.representation = window, representation
-
-    def forward(self, view1: torch.Tensor, view2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z1 = self.projection(embed(self.encoder, view1, window=self.window, representation=self.representation))
-        z2 = self.projection(embed(self.encoder, view2, window=self.window, representation=self.representation))
-        return z1, z2
-
-
-def wrap_for_training(module: nn.Module, device: torch.device, options: TrainOptions) -> nn.Module:
+def wrap_for_training(module: nn.Module, device: torch.device, options: TrainOptions, *,
+                      find_unused: bool = False) -> nn.Module:
     """DDP (with SyncBatchNorm on CUDA unless disabled) when distributed, then `torch.compile` if asked.
 
-    The returned module shares its parameters with `module`, whose own state dict stays the one to save.
+    `find_unused` tells DDP that some trainable parameters get no gradient in a step (an objective on steps or
+    tokens never uses the encoder's pooling head). The returned module shares its parameters with `module`,
+    whose own state dict stays the one to save.
     """
     wrapped = module
     if world_size() > 1:
@@ -108,20 +93,11 @@ def wrap_for_training(module: nn.Module, device: torch.device, options: TrainOpt
 
         if device.type == "cuda" and options.sync_batchnorm:
             wrapped = nn.SyncBatchNorm.convert_sync_batchnorm(wrapped)
-        wrapped = DistributedDataParallel(wrapped, device_ids=[device.index] if device.type == "cuda" else None)
+        wrapped = DistributedDataParallel(wrapped, device_ids=[device.index] if device.type == "cuda" else None,
+                                          find_unused_parameters=find_unused)
     if options.compile:
         wrapped = torch.compile(wrapped)
     return wrapped
-
-
-def _average_gradients(params: list[nn.Parameter]) -> None:
-    """Average the gradients of parameters outside DDP (e.g. a learnable loss temperature) over the ranks."""
-    if world_size() == 1:
-        return
-    for p in params:
-        if p.grad is not None:
-            torch.distributed.all_reduce(p.grad)
-            p.grad /= world_size()
 
 
 def _resume(last_path: Path | None, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
@@ -135,22 +111,26 @@ def _resume(last_path: Path | None, fingerprint: dict[str, Any]) -> dict[str, An
     return state
 
 
-def pretrain(*, encoder: nn.Module, projection: nn.Module, loss_fn: nn.Module, augmentation, store: ECGStore,
-             rows: np.ndarray, epochs: int, batch_size: int, lr: float, weight_decay: float, seed: int,
-             device: torch.device, window: int, representation: str, last_path: Path | None = None,
-             meta: dict[str, Any] | None = None, fingerprint: dict[str, Any] | None = None,
-             on_epoch_end: EpochCallback | None = None, options: TrainOptions | None = None) -> list[dict[str, Any]]:
-    """Contrastive pretraining on the records `rows`: two augmented views -> encoder -> projection -> loss.
+def pretrain(*, encoder: nn.Module, objective: nn.Module, store: ECGStore, rows: np.ndarray, epochs: int,
+             batch_size: int, lr: float, weight_decay: float, seed: int, device: torch.device, window: int,
+             representation: str, last_path: Path | None = None, meta: dict[str, Any] | None = None,
+             fingerprint: dict[str, Any] | None = None, on_epoch_end: EpochCallback | None = None,
+             options: TrainOptions | None = None) -> list[dict[str, Any]]:
+    """Pretrain `encoder` with an `Objective` (`ecgcl.interfaces.Objective`) on the records `rows`.
 
-    Returns the per-epoch history (`epoch`, `loss`). The loss receives the patient codes of the batch, which
-    the patient-aware CLOCS loss uses and NT-Xent ignores.
+    Each batch's loss is `objective(encoder view, batch, patient codes, generator)`; after each optimizer
+    step `objective.after_step(step, total_steps)` runs (EMA targets, schedules). Returns the per-epoch history
+    (`epoch`, `loss`). The objective's state (projection, predictor, momentum target, a learnable temperature)
+    is saved in `last_path` with the encoder and optimizer, so a resumed run continues exactly.
 
     Under torch.distributed (torchrun) `batch_size` is the global batch: each rank reads its share through a
-    `DistributedSampler`, the model is wrapped in DDP, the losses gather embeddings over the ranks, the
-    epoch loss is averaged over all ranks, and only rank 0 writes `last_path`. A checkpoint written with
-    N ranks resumes with any other number. `options` (default: the active `training_options`) selects
-    bf16 autocast, torch.compile and data-loading workers; augmentation runs on `device`.
+    `DistributedSampler`, encoder and objective are wrapped in DDP as one module, the losses gather embeddings
+    over the ranks, the epoch loss is averaged over all ranks, and only rank 0 writes `last_path`. A checkpoint
+    written with N ranks resumes with any other number. `options` (default: the active `training_options`)
+    selects bf16 autocast, torch.compile and data-loading workers; augmentation runs on `device`.
     """
+    from ecgcl.engine.pretraining import PretrainStep
+
     if len(rows) < 2:
         raise EcgclError("pretraining needs at least 2 records in the pool")
     options = options or current_options()
@@ -160,12 +140,8 @@ def pretrain(*, encoder: nn.Module, projection: nn.Module, loss_fn: nn.Module, a
                          "use one of them on CPU (both are meant for GPUs)")
     check_pretraining_batch_size(batch_size)
     world, this_rank = world_size(), rank()
-    encoder.to(device)
-    projection.to(device)
-    loss_fn.to(device)
-    pair = ContrastivePair(encoder, projection, window=window, representation=representation)
-    loss_params = list(loss_fn.parameters())
-    params = list(encoder.parameters()) + list(projection.parameters()) + loss_params
+    step_module = PretrainStep(encoder, objective, window=window, representation=representation).to(device)
+    params = [p for p in step_module.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     fingerprint = fingerprint or {}
     history: list[dict[str, Any]] = []
@@ -173,16 +149,15 @@ def pretrain(*, encoder: nn.Module, projection: nn.Module, loss_fn: nn.Module, a
     state = _resume(last_path, fingerprint)
     if state is not None:
         encoder.load_state_dict(state["encoder"])
-        projection.load_state_dict(state["projection"])
-        if "loss" in state:  # a learnable temperature resumes where it was
-            loss_fn.load_state_dict(state["loss"])
+        objective.load_state_dict(state["objective"])  # projection, predictor, EMA target, a learnable loss
         optimizer.load_state_dict(state["optimizer"])
         start, history = state["epoch"], state["history"]
     if start >= epochs:
         return history
-    model = wrap_for_training(pair, device, options)
+    model = wrap_for_training(step_module, device, options, find_unused=getattr(objective, "needs", None) is not None)
     loader = pretraining_loader(store, rows, batch_size, seed=derive_seed(seed, "pretrain", "shuffle"),
                                 options=options, device=device)
+    steps_per_epoch = len(loader)
     non_blocking = options.pin(device)
     timer = options.timer
     # per-rank streams: one process keeps the seeds of a plain single-process run
@@ -191,10 +166,11 @@ def pretrain(*, encoder: nn.Module, projection: nn.Module, loss_fn: nn.Module, a
         torch.manual_seed(derive_seed(seed, "pretrain", "torch", epoch, *stream))
         generator = torch.Generator(device=device).manual_seed(derive_seed(seed, "pretrain", "aug", epoch, *stream))
         loader.sampler.set_epoch(epoch)
-        pair.train()
+        step_module.train()
         total = torch.zeros((), dtype=torch.float64, device=device)
         count = 0
         batches = iter(loader)
+        step = epoch * steps_per_epoch
         while True:
             began = now(device) if timer is not None else 0.0
             try:
@@ -206,14 +182,14 @@ def pretrain(*, encoder: nn.Module, projection: nn.Module, loss_fn: nn.Module, a
             signals = signals.to(device, non_blocking=non_blocking)
             patients = patients.to(device, non_blocking=non_blocking)
             loaded = now(device) if timer is not None else 0.0
-            view1, view2 = augmentation.views(signals, generator)
             with options.autocast(device):
-                z1, z2 = model(view1, view2)
-            loss = loss_fn(z1.float(), z2.float(), patient_ids=patients)
+                loss = model(signals, patients, generator)
+            loss = loss.float()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            _average_gradients(loss_params)
             optimizer.step()
+            objective.after_step(step, epochs * steps_per_epoch)
+            step += 1
             total += loss.detach().double() * len(signals)
             count += len(signals)
             if timer is not None:
@@ -225,8 +201,8 @@ def pretrain(*, encoder: nn.Module, projection: nn.Module, loss_fn: nn.Module, a
         if last_path is not None:
             save_checkpoint(last_path, {
                 "kind": "pretrain", "meta": meta or {}, "fingerprint": fingerprint, "epoch": epoch + 1,
-                "history": history, "encoder": encoder.state_dict(), "projection": projection.state_dict(),
-                "loss": loss_fn.state_dict(), "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+                "history": history, "encoder": encoder.state_dict(), "objective": objective.state_dict(),
+                "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
             })
             barrier()  # every rank leaves the epoch with the resume file on disk
         if on_epoch_end is not None:

@@ -44,6 +44,8 @@ class Experiment:
     reporter: Reporter = field(default_factory=Reporter)
     lead_plan: Any = None  # a `LeadPlan` when a pretrained encoder meets a store with other leads
     context: Any = None  # the `RuntimeContext` of the store and device, passed to component factories by name
+    aug_spec: str = "none"  # --aug, or the objective's own default when --aug is not given
+    pretraining: bool = True  # whether this experiment pretrains (the objective is checked only then)
     announced: bool = False  # whether the augmentation as built was reported (once, when pretraining starts)
 
     @property
@@ -67,7 +69,9 @@ class Experiment:
                 "class_names": list(self.targets.class_names) if self.targets else [],
                 "num_outputs": self.targets.num_outputs if self.targets else 0,
                 "target_kind": self.targets.kind if self.targets else None,
-                "dropout": c.dropout, "aug": c.aug, "loss": c.loss, "loss_args": dict(c.loss_args),
+                "dropout": c.dropout, "objective": c.objective, "aug": self.aug_spec,
+                "loss": c.loss if self.objective_component.factory_attribute("takes_loss") else None,
+                "loss_args": dict(c.loss_args),
                 **store_meta(self.store), **(self.lead_plan.describe() if self.lead_plan else {}), **extra}
 
     def new_encoder(self, seed: int):
@@ -88,10 +92,34 @@ class Experiment:
         return create_component(self.registry, "loss", self.config.loss, dict(self.config.loss_args), self.context,
                                 where="--loss-arg {key}")
 
+    @property
+    def objective_component(self):
+        """The registry entry of the chosen objective."""
+        return objective_entry(self.registry, self.config.objective)
+
+    def new_objective(self, encoder):
+        """The pretraining objective around `encoder`, with the user's options and the runtime values it names
+        (`encoder`, `embed_dim`, `augmentation`, `loss`, `projection_dim`, `fs`, `leads`, `length` = view length)."""
+        from ecgcl.compose import build_component
+
+        takes_loss = self.objective_component.factory_attribute("takes_loss")
+        context = self.context.replace(encoder=encoder, embed_dim=encoder.embed_dim, augmentation=self.augmentation,
+                                       loss=self.new_loss() if takes_loss else None,
+                                       projection_dim=self.config.projection_dim, length=self.window)
+        return build_component(self.registry, "objective", self.config.objective, context=context,
+                               where="--objective ...{key}=...")
+
     def components(self) -> list:
-        """The registry entries of the chosen encoder, loss and augmentation parts (for error messages)."""
-        return [self.registry.get("encoder", self.config.encoder), self.registry.get("loss", self.config.loss),
-                *getattr(self.augmentation, "components", ())]
+        """The registry entries of the chosen encoder, objective, loss and augmentation parts (for error messages)."""
+        return [self.registry.get("encoder", self.config.encoder), self.objective_component,
+                self.registry.get("loss", self.config.loss), *getattr(self.augmentation, "components", ())]
+
+
+def objective_entry(registry, spec: str):
+    """The registry entry an `--objective` spec names (did-you-mean on unknown names)."""
+    from ecgcl.compose import parse_part
+
+    return registry.get("objective", parse_part(spec, "objective", raw=True)[0])
 
 
 def resumable_settings(config: RunConfig) -> dict[str, Any]:
@@ -132,11 +160,15 @@ def resolve_store_path(data: str | None) -> Path:
     return Path(sample_store_path())
 
 
+DEFAULT_LOSS = "ntxent"  # --loss when not given; any other value needs an objective that takes a loss
+
+
 def prepare(config: RunConfig, *, registry=None, reporter: Reporter | None = None,
-            need_labels: bool = True) -> Experiment:
+            need_labels: bool = True, pretraining: bool = True) -> Experiment:
     """Open the store, resolve the task and check every component name before any training starts.
 
     With `need_labels=False` (pretraining alone) a store without labels for the task is fine: `targets` is None.
+    With `pretraining` the objective is built and run for one step on real records (see `check_components`).
     """
     from ecgcl.compose import parse_augmentations
     from ecgcl.context import RuntimeContext
@@ -145,7 +177,7 @@ def prepare(config: RunConfig, *, registry=None, reporter: Reporter | None = Non
     from ecgcl.engine.device import select_device
 
     if config.is_grid:
-        raise EcgclError("one experiment takes one --aug and one --encoder; `ecgcl run` splits a grid into cells")
+        raise EcgclError("one experiment takes one --objective, --aug and --encoder; `ecgcl run` splits a grid into cells")
     if registry is None:
         from ecgcl.manager import get_registry
 
@@ -157,10 +189,16 @@ def prepare(config: RunConfig, *, registry=None, reporter: Reporter | None = Non
     device = select_device(config.device)
     registry.get("encoder", config.encoder)  # unknown names: the registry's "did you mean" error
     registry.get("loss", config.loss)
+    objective = objective_entry(registry, config.objective)
+    if not objective.factory_attribute("takes_loss") and (config.loss != DEFAULT_LOSS or config.loss_args):
+        raise EcgclError(f"--loss {config.loss}{' / --loss-arg' if config.loss_args else ''}: objective "
+                         f"{objective.name!r} takes no contrastive loss (it has its own); --loss is for "
+                         "--objective contrastive")
+    aug_spec = config.aug if config.aug is not None else objective.factory_attribute("default_aug") or "none"
     context = RuntimeContext.of_store(store, device)
-    augmentation = parse_augmentations(config.aug, registry, context)
+    augmentation = parse_augmentations(aug_spec, registry, context)
     experiment = Experiment(config, store, targets, registry, device, augmentation, 0, reporter or Reporter(),
-                            context=context)
+                            context=context, aug_spec=aug_spec, pretraining=pretraining)
     experiment.window = check_components(experiment)
     if config.robustness:  # a bad --robustness-extra fails now, not after training
         from ecgcl.robustness.conditions import robustness_grid
@@ -173,10 +211,12 @@ def prepare(config: RunConfig, *, registry=None, reporter: Reporter | None = Non
 
 def check_components(exp: Experiment) -> int:
     """Run each chosen component once on a few of the store's records (see `ecgcl.contracts`) before any
-    training; returns the length of the augmented views (CLOCS segments are shorter than the record)."""
+    training; returns the length of the augmented views (CLOCS segments are shorter than the record). When the
+    experiment pretrains, the objective runs one training step on those records: a finite scalar loss whose
+    gradients reach the encoder."""
     import torch
 
-    from ecgcl.contracts import check_augmentation, check_encoder, check_loss
+    from ecgcl.contracts import blame_plugins, check_augmentation, check_encoder, check_loss, check_objective
     from ecgcl.engine.inputs import represent, represented_length
 
     c = exp.config
@@ -187,11 +227,32 @@ def check_components(exp: Experiment) -> int:
     if represented_length(window, c.input) < 2:
         raise EcgclError(f"views of {window} samples are too short for --input {c.input}")
     exp.window = window
-    encoder, loss = exp.new_encoder(0), exp.new_loss()
+    encoder = exp.new_encoder(0)
     check_encoder(encoder.to(exp.device), exp.registry.get("encoder", c.encoder),
                   represent(dummy[..., :window], c.input))
-    check_loss(loss.to(exp.device), exp.registry.get("loss", c.loss), len(rows), c.projection_dim, exp.device)
+    objective = exp.objective_component
+    if objective.factory_attribute("takes_loss"):
+        check_loss(exp.new_loss().to(exp.device), exp.registry.get("loss", c.loss), len(rows), c.projection_dim,
+                   exp.device)
+    if exp.pretraining:
+        from ecgcl.engine.pretraining import PretrainStep, check_objective_fits
+
+        needs = objective.factory_attribute("needs")
+        check_objective_fits(objective.name, needs, c.encoder, encoder, encoders_that_fit(exp.registry, needs))
+        step = PretrainStep(encoder, exp.new_objective(encoder), window=window, representation=c.input).to(exp.device)
+        patients = torch.arange(len(rows), device=exp.device)
+        with blame_plugins(exp.components()):
+            check_objective(step, objective, encoder, dummy, patients, torch.Generator(device=exp.device).manual_seed(0))
     return window
+
+
+def encoders_that_fit(registry, needs: str | None) -> list[str]:
+    """The registered encoders whose class exposes what an objective needs (`sequence` or the token API)."""
+    from ecgcl.engine.pretraining import NEEDS
+
+    if needs is None:
+        return []
+    return [e.name for e in registry.components("encoder") if all(hasattr(e.factory, a) for a in NEEDS[needs])]
 
 
 def _blaming_plugins(stage: Callable) -> Callable:
@@ -215,17 +276,15 @@ def run_pretraining(exp: Experiment, rows: np.ndarray, folder: Path, seed: int, 
     from ecgcl.engine.checkpoint import save_checkpoint
     from ecgcl.engine.device import derive_seed
     from ecgcl.engine.loops import pretrain
-    from ecgcl.engine.heads import ProjectionHead
 
     c = exp.config
     encoder = exp.new_encoder(derive_seed(seed, "init"))
-    projection = ProjectionHead(encoder.embed_dim, encoder.embed_dim, c.projection_dim)
-    loss_fn = exp.new_loss()
+    objective = exp.new_objective(encoder)  # right after the encoder: its heads draw from the same seeded stream
     patient_ids = exp.store.metadata["patient_id"].astype(str).to_numpy()
     heldout = np.setdiff1d(np.unique(patient_ids), patient_ids[rows])
     meta = exp.meta(stage="pretrain", pool_records=int(len(rows)), heldout_patients=heldout.tolist(), **unit)
     if not exp.announced and len(exp.augmentation):  # every option, the runtime-provided ones (fs, ...) too
-        exp.reporter.message(f"augmentation as built: {exp.augmentation.describe()}")
+        exp.reporter.message(f"objective {c.objective}; augmentation as built: {exp.augmentation.describe()}")
         exp.announced = True
     exp.reporter.stage(f"{_label(unit)}pretrain ({len(rows)} records)", c.pretrain_epochs)
 
@@ -235,8 +294,7 @@ def run_pretraining(exp: Experiment, rows: np.ndarray, folder: Path, seed: int, 
             on_epoch_end(stage, epoch, epochs, record)
 
     with labelled(_label(unit)):
-        history = pretrain(encoder=encoder, projection=projection, loss_fn=loss_fn, augmentation=exp.augmentation,
-                           store=exp.store, rows=rows, epochs=c.pretrain_epochs, batch_size=c.batch_size, lr=c.lr,
+        history = pretrain(encoder=encoder, objective=objective, store=exp.store, rows=rows, epochs=c.pretrain_epochs, batch_size=c.batch_size, lr=c.lr,
                            weight_decay=c.weight_decay, seed=derive_seed(seed, "pretrain"), device=exp.device,
                            window=exp.window, representation=c.input, last_path=folder / "pretrain.last.pt",
                            meta=meta, fingerprint=exp.fingerprint(stage="pretrain", **unit), on_epoch_end=report)
@@ -397,6 +455,7 @@ class ProtocolResult:
     summary: list[dict[str, Any]]
     out: Path
     split_note: str = ""
+    recipe: str = ""  # the pretraining recipe: objective, augmentation, encoder
     robustness: list[dict[str, Any]] | None = None  # the robustness summary, with --robustness
     robustness_skipped: list[str] = field(default_factory=list)
 
@@ -420,7 +479,7 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
     needs_pretraining = config.needs_pretraining
     if needs_pretraining:
         check_pretraining_batch_size(config.batch_size)
-    exp = prepare(config, registry=registry, reporter=reporter)
+    exp = prepare(config, registry=registry, reporter=reporter, pretraining=needs_pretraining)
     strategy = parse_split(config.split, config.val_folds, config.test_folds)
     out = Path(config.out)
     if overwrite and (out / "repeats").exists():
@@ -483,11 +542,13 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
                 rows.append(row)
                 if config.robustness:
                     robustness_rows += unit_robustness(exp, row, split.test, sub)
-    summary = summarise(rows)
+    summary = [{**row, "objective": config.objective} for row in summarise(rows)]  # which pretraining, in the file
     write_tables(out, rows, summary)
     plot_loss_curves(out / "loss_curves.png", pretrain_histories, rows)
     plot_label_efficiency(out / "label_efficiency.png", summary)
-    result = ProtocolResult(rows, summary, out, strategy.describe())
+    recipe = (f"pretraining: objective {config.objective}, aug {exp.aug_spec}, encoder {config.encoder}"
+              if needs_pretraining else f"encoder {config.encoder} (no pretraining)")
+    result = ProtocolResult(rows, summary, out, strategy.describe(), recipe)
     if config.robustness:
         from ecgcl.robustness.conditions import robustness_grid
         from ecgcl.robustness.report import summarise_robustness, write_robustness

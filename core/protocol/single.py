@@ -160,7 +160,7 @@ def finetune_once(config: RunConfig, *, checkpoint: str | None = None, given: di
     out = Path(config.out)
     if overwrite:
         discard_unfinished(out)
-    exp = prepare(config, registry=registry, reporter=reporter)
+    exp = prepare(config, registry=registry, reporter=reporter, pretraining=False)
     pretrained: dict[str, Any] = {}
     if meta is not None:
         exp.lead_plan = lead_plan_for(meta, exp.store, missing_leads, source=f"checkpoint {checkpoint}",

@@ -1,10 +1,11 @@
-"""Grids: several --aug and --encoder values in one `ecgcl run`, one protocol run (a cell) per combination.
+"""Grids: several --objective, --aug and --encoder values in one `ecgcl run`, one protocol run (a cell) per
+combination.
 
-Each cell is a normal results folder under `OUT/cells/<aug>__<encoder>/` and resumes on its own; cells run
+Each cell is a normal results folder under `OUT/cells/<objective>__<aug>__<encoder>/` and resumes on its own; cells run
 one after another. Every cell uses the same seeds, so repeat k of every cell has the same split (random
 strategy) or the same folds: cells are compared pairwise per repeat. `OUT/grid.csv` holds one row per cell,
 label fraction and method with the test metrics (mean and 95% CI) and the paired difference in AUROC against
-the best cell of that fraction and method; `OUT/grid.png` is a heatmap of test AUROC per augmentation x encoder.
+the best cell of that fraction and method; `OUT/grid.png` is a heatmap of test AUROC per (objective | augmentation) x encoder.
 """
 
 from __future__ import annotations
@@ -17,24 +18,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ecgcl.config import RunConfig, grid_values
+from ecgcl.config import GRID_AXES, RunConfig, grid_values
 from ecgcl.errors import EcgclError
 from ecgcl.locks import locks_results_folder
 
 GRID_METRIC = "auroc"  # cells are ranked and drawn by test AUROC
 
 
-def cell_name(aug: str, encoder: str) -> str:
-    """`<aug>__<encoder>` as a portable folder name (characters other than letters, digits, `+`, `-`, `.`,
-    `=` and `,` become `_`; `:` becomes `-`)."""
-    return re.sub(r"[^A-Za-z0-9+\-.=,_]", "_", f"{aug}__{encoder}".replace(":", "-"))
+DEFAULT_AUG = "default"  # how a cell without --aug (the objective's own augmentation) is named
+
+
+def cell_name(objective: str, aug: str | None, encoder: str) -> str:
+    """`<objective>__<aug>__<encoder>` as a portable folder name (characters other than letters, digits, `+`,
+    `-`, `.`, `=` and `,` become `_`; `:` becomes `-`)."""
+    text = f"{objective}__{aug or DEFAULT_AUG}__{encoder}".replace(":", "-")
+    return re.sub(r"[^A-Za-z0-9+\-.=,_]", "_", text)
 
 
 @dataclass(frozen=True)
 class Cell:
     """One combination of the grid and its own config (with `out` = its folder)."""
 
-    aug: str
+    objective: str
+    aug: str | None
     encoder: str
     config: RunConfig
 
@@ -42,19 +48,26 @@ class Cell:
     def name(self) -> str:
         return Path(self.config.out).name
 
+    @property
+    def setting(self) -> str:
+        """The pretraining recipe of the cell without its encoder: `objective | aug` (a grid table's row)."""
+        return f"{self.objective} | {self.aug or DEFAULT_AUG}"
+
 
 def grid_cells(config: RunConfig) -> list[Cell]:
-    """Every (augmentation, encoder) combination, augmentations outermost, as single-valued configs."""
+    """Every (objective, augmentation, encoder) combination, objectives outermost, as single-valued configs."""
     cells, seen = [], {}
-    for aug in grid_values(config.aug):
-        for encoder in grid_values(config.encoder):
-            name = cell_name(aug, encoder)
-            if name in seen:
-                raise EcgclError(f"--aug/--encoder values {seen[name]} and {(aug, encoder)} give the same cell "
-                                 f"folder {name!r}; make them differ in letters or digits")
-            seen[name] = (aug, encoder)
-            out = str(Path(config.out) / "cells" / name)
-            cells.append(Cell(aug, encoder, dataclasses.replace(config, aug=aug, encoder=encoder, out=out)))
+    for objective in grid_values(config.objective):
+        for aug in grid_values(config.aug):
+            for encoder in grid_values(config.encoder):
+                name = cell_name(objective, aug, encoder)
+                if name in seen:
+                    raise EcgclError(f"--objective/--aug/--encoder values {seen[name]} and {(objective, aug, encoder)} "
+                                     f"give the same cell folder {name!r}; make them differ in letters or digits")
+                seen[name] = (objective, aug, encoder)
+                out = str(Path(config.out) / "cells" / name)
+                cells.append(Cell(objective, aug, encoder, dataclasses.replace(config, objective=objective, aug=aug,
+                                                                               encoder=encoder, out=out)))
     return cells
 
 
@@ -81,8 +94,8 @@ def check_grid_folder(out: Path, config: RunConfig) -> None:
     """Refuse a results folder saved with other settings; the axes may grow (each cell checks its own)."""
     from ecgcl.protocol.runner import check_results_folder
 
-    check_results_folder(out, dataclasses.replace(config, aug=grid_values(config.aug)[0],
-                                                  encoder=grid_values(config.encoder)[0]), ignore=("aug", "encoder"))
+    first = {axis: grid_values(getattr(config, axis))[0] for axis in GRID_AXES}
+    check_results_folder(out, dataclasses.replace(config, **first), ignore=GRID_AXES)
 
 
 @locks_results_folder
@@ -97,20 +110,21 @@ def run_grid(config: RunConfig, *, registry=None, reporter=None, overwrite: bool
     out = Path(config.out)
     cells = grid_cells(config)
     for cell in cells:  # every name and option checked before hours of training
-        prepare(cell.config, registry=registry, reporter=reporter)
+        prepare(cell.config, registry=registry, reporter=reporter, pretraining=cell.config.needs_pretraining)
     if not overwrite:
         check_grid_folder(out, config)
     out.mkdir(parents=True, exist_ok=True)
     config.save(out)
     results = []
     for number, cell in enumerate(cells, start=1):
-        reporter.message(f"cell {number}/{len(cells)}: --aug {cell.aug} --encoder {cell.encoder} -> {cell.config.out}")
+        reporter.message(f"cell {number}/{len(cells)}: --objective {cell.objective} --aug {cell.aug or DEFAULT_AUG} "
+                         f"--encoder {cell.encoder} -> {cell.config.out}")
         results.append((cell, run_protocol(cell.config, registry=registry, reporter=reporter, overwrite=overwrite,
                                            on_epoch_end=on_epoch_end)))
     rows = grid_rows(results)
     write_json(out / "grid.json", rows)
     _write_csv(out / "grid.csv", rows)
-    plot_grid(out / "grid.png", rows, grid_values(config.aug), grid_values(config.encoder))
+    plot_grid(out / "grid.png", rows, list(dict.fromkeys(c.setting for c in cells)), grid_values(config.encoder))
     return GridResult(results, rows, out)
 
 
@@ -123,7 +137,8 @@ def grid_rows(results: list[tuple[Cell, Any]]) -> list[dict[str, Any]]:
     rows = []
     for cell, result in results:
         for summary in method_rows(result.summary):
-            rows.append({"aug": cell.aug, "encoder": cell.encoder, "cell": cell.name,
+            rows.append({"objective": cell.objective, "aug": cell.aug or DEFAULT_AUG, "encoder": cell.encoder,
+                         "setting": cell.setting, "cell": cell.name,
                          **{k: v for k, v in summary.items() if k != "baseline"}})
     per_repeat = {(cell.name, r["label_fraction"], r["method"], r["repeat"]): r[GRID_METRIC]
                   for cell, result in results for r in result.rows}
@@ -151,7 +166,7 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     tmp.replace(path)
 
 
-def plot_grid(path: Path, rows: list[dict[str, Any]], augs: list[str], encoders: list[str]) -> Path:
+def plot_grid(path: Path, rows: list[dict[str, Any]], settings: list[str], encoders: list[str]) -> Path:
     """Heatmaps of test AUROC (mean, ± 95% CI half-width in each cell, the best framed), one per method, at the
     largest label fraction."""
     import matplotlib
@@ -165,13 +180,13 @@ def plot_grid(path: Path, rows: list[dict[str, Any]], augs: list[str], encoders:
 
     largest = max(r["label_fraction"] for r in rows)
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    fig, axes = plt.subplots(1, len(methods), figsize=(1.6 + 2.2 * len(encoders) * len(methods), 1.4 + 0.8 * len(augs)),
+    fig, axes = plt.subplots(1, len(methods), figsize=(1.6 + 2.2 * len(encoders) * len(methods), 1.4 + 0.8 * len(settings)),
                              squeeze=False)
     for ax, method in zip(axes[0], methods):
-        grid = np.full((len(augs), len(encoders)), np.nan)
+        grid = np.full((len(settings), len(encoders)), np.nan)
         for r in rows:
             if r["method"] == method and r["label_fraction"] == largest:
-                i, j = augs.index(r["aug"]), encoders.index(r["encoder"])
+                i, j = settings.index(r["setting"]), encoders.index(r["encoder"])
                 grid[i, j] = r[f"{GRID_METRIC}_mean"]
                 low, high = r[f"{GRID_METRIC}_ci_low"], r[f"{GRID_METRIC}_ci_high"]
                 half = "" if low is None or math.isnan(low) else f"\n± {(high - low) / 2:.3f}"
@@ -181,7 +196,7 @@ def plot_grid(path: Path, rows: list[dict[str, Any]], augs: list[str], encoders:
         image = ax.imshow(grid, cmap="viridis", vmin=np.nanmin(grid) if np.isfinite(grid).any() else 0,
                           vmax=np.nanmax(grid) if np.isfinite(grid).any() else 1, alpha=0.75, aspect="auto")
         ax.set_xticks(range(len(encoders)), encoders, rotation=20, fontsize=8)
-        ax.set_yticks(range(len(augs)), augs, fontsize=8)
+        ax.set_yticks(range(len(settings)), settings, fontsize=8)
         ax.set_title(f"{short_label(method)}: test {GRID_METRIC.upper()}", fontsize=9)
         fig.colorbar(image, ax=ax, fraction=0.046)
     fig.suptitle(f"Grid, label fraction {largest:g}: mean ± 95% CI over repeats (framed: best cell)", fontsize=10)

@@ -1,4 +1,7 @@
-"""`cnn`: the convolutional front end, global average and max pooling over time, then a linear layer."""
+"""`cnn`: the convolutional front end, global average and max pooling over time, then a linear layer.
+
+`sequence` gives the front end's per-step features (what CPC, van den Oord et al. 2018, calls z_t).
+"""
 
 from __future__ import annotations
 
@@ -31,6 +34,12 @@ class CNNEncoder(Encoder):
         self.frontend = ConvFrontEnd.from_options(in_leads, front_end)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(2 * width, embed_dim)
+        self.sequence_dim = width
+
+    def sequence(self, batch: Tensor) -> Tensor:
+        """`(B, L, T) -> (B, T', width)`: the front end's per-step features in time order, before pooling."""
+        self.check_input(batch)
+        return self.frontend(batch).transpose(1, 2)
 
     def forward(self, batch: Tensor) -> Tensor:
         self.check_input(batch)

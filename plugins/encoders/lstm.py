@@ -3,6 +3,11 @@
 `cnn_lstm` averages the BiLSTM outputs over time; `cnn_attn_lstm` pools them with additive attention
 (Bahdanau et al., ICLR 2015; the pooling form of Yang et al., NAACL 2016): a learnt score per time step,
 softmax over time, weighted sum.
+
+`sequence` gives the convolutional front end's per-step features, not the BiLSTM outputs: CPC's z_t are the
+per-step encoder features (van den Oord et al. 2018; Mehari & Strodthoff 2022 put the context model on top of
+them), and a bidirectional LSTM's output at t has already seen the steps after t, which would leak the future
+that step objectives predict. Pretraining through `sequence` leaves the BiLSTM to fine-tuning.
 """
 
 from __future__ import annotations
@@ -56,6 +61,12 @@ class _ConvBiLSTMEncoder(Encoder):
         self.attention = AttentionPooling(2 * hidden, hidden) if self.attention_pooling else None
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(2 * hidden, embed_dim)
+        self.sequence_dim = width
+
+    def sequence(self, batch: Tensor) -> Tensor:
+        """`(B, L, T) -> (B, T', width)`: the front end's per-step features in time order (before the BiLSTM)."""
+        self.check_input(batch)
+        return self.frontend(batch).transpose(1, 2)
 
     def pool(self, sequence: Tensor) -> Tensor:
         """`(B, T', F) -> (B, F)`: learnt attention weights, or the mean over time."""

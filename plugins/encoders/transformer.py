@@ -2,6 +2,10 @@
 
 The positional encoding is the fixed sinusoid of Vaswani et al. (NeurIPS 2017), so it needs no maximum
 length; layers are pre-norm (Xiong et al., ICML 2020), which trains stably without warm-up tricks.
+
+`sequence` gives the convolutional front end's per-step features, not the attention outputs: CPC's z_t are the
+per-step encoder features (van den Oord et al. 2018), and unmasked self-attention mixes every step with the
+future ones, which step objectives must predict. Pretraining through `sequence` leaves attention to fine-tuning.
 """
 
 from __future__ import annotations
@@ -59,6 +63,12 @@ class CNNTransformerEncoder(Encoder):
         self.attention = nn.TransformerEncoder(layer, layers, norm=nn.LayerNorm(width), enable_nested_tensor=False)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(width, embed_dim)
+        self.sequence_dim = width
+
+    def sequence(self, batch: Tensor) -> Tensor:
+        """`(B, L, T) -> (B, T', width)`: the front end's per-step features in time order (before attention)."""
+        self.check_input(batch)
+        return self.frontend(batch).transpose(1, 2)
 
     def forward(self, batch: Tensor) -> Tensor:
         self.check_input(batch)

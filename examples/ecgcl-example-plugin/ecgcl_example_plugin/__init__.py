@@ -1,7 +1,8 @@
 """An example ecgcl plugin: the module itself is the pluggy plugin, found through the `ecgcl` entry point.
 
-Both components work in physical units and take the store's sampling rate from the runtime: a factory
-parameter named `fs` (likewise `leads`, `length`, `in_leads`, `device`) is filled by ecgcl, never by the user.
+The augmentation and the encoder work in physical units and take the store's sampling rate from the runtime: a
+factory parameter named `fs` (likewise `leads`, `length`, `in_leads`, `device`) is filled by ecgcl, never by the
+user. The SimSiam objective likewise names `embed_dim`, `augmentation` and `projection_dim`, which ecgcl passes.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import math
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 import ecgcl
 from ecgcl.errors import EcgclError
-from ecgcl.interfaces import Augmentation, Encoder, Task, TaskTargets
+from ecgcl.interfaces import Augmentation, Encoder, Objective, Task, TaskTargets
 
 
 class BaselineWander(Augmentation):
@@ -93,6 +95,40 @@ class AgeAtLeast(Task):
         return TaskTargets(self.name, y, labelled, (f"under {self.years:g}", f"{self.years:g} or older"), "binary")
 
 
+def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
+    """SimSiam's D(p, z) = -cos(p, stopgrad(z)), averaged over the batch, in float32 outside autocast."""
+    with torch.autocast(device_type=p.device.type, enabled=False):
+        return -F.cosine_similarity(p.float(), z.detach().float(), dim=1).mean()
+
+
+class SimSiam(Objective):
+    """SimSiam: two views, a shared projection and a predictor, the symmetric negative cosine with a stop-gradient.
+
+    Chen & He, "Exploring simple Siamese representation learning", CVPR 2021: no negatives and no momentum
+    target; the stop-gradient on the projection side alone prevents collapse. The projection ends in batch norm
+    (as in the paper) and the predictor is a bottleneck of `projection_dim // 4` units (512 for 2048 there).
+    """
+
+    takes_loss = False
+    default_aug = "baseline_wander+noise"
+
+    def __init__(self, embed_dim: int, augmentation, projection_dim: int = 64, hidden_dim: int | None = None) -> None:
+        super().__init__()
+        hidden = 2 * embed_dim if hidden_dim is None else hidden_dim
+        bottleneck = max(1, projection_dim // 4)
+        self.augmentation = augmentation
+        self.projection = nn.Sequential(nn.Linear(embed_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(),
+                                        nn.Linear(hidden, projection_dim, bias=False), nn.BatchNorm1d(projection_dim))
+        self.predictor = nn.Sequential(nn.Linear(projection_dim, bottleneck, bias=False), nn.BatchNorm1d(bottleneck),
+                                       nn.ReLU(), nn.Linear(bottleneck, projection_dim))
+
+    def forward(self, encoder, batch: Tensor, patient_ids: Tensor, generator: torch.Generator) -> Tensor:
+        view1, view2 = self.augmentation.views(batch, generator)
+        z1, z2 = self.projection(encoder.embed(view1)), self.projection(encoder.embed(view2))
+        p1, p2 = self.predictor(z1), self.predictor(z2)
+        return (negative_cosine(p1, z2) + negative_cosine(p2, z1)) / 2
+
+
 @ecgcl.hookimpl
 def register_augmentations(registry):
     registry.add("baseline_wander", BaselineWander, kind="augmentation")
@@ -106,3 +142,8 @@ def register_encoders(registry):
 @ecgcl.hookimpl
 def register_tasks(registry):
     registry.add("age_at_least", AgeAtLeast, kind="task")
+
+
+@ecgcl.hookimpl
+def register_objectives(registry):
+    registry.add("simsiam", SimSiam, kind="objective")

@@ -17,11 +17,12 @@ def make_registry():
     return manager.registry
 
 
-def test_registers_one_augmentation_one_encoder_and_one_task():
+def test_registers_one_augmentation_one_encoder_one_task_and_one_objective():
     registry = make_registry()
     assert registry.names("augmentation") == ["baseline_wander"]
     assert registry.names("encoder") == ["gap_cnn"]
     assert registry.names("task") == ["age_at_least"]
+    assert registry.names("objective") == ["simsiam"]
 
 
 def test_age_task_targets():
@@ -68,3 +69,41 @@ def test_gap_cnn_maps_to_embed_dim_with_kernels_in_milliseconds(fs, kernel):
     encoder = make_registry().create("encoder", "gap_cnn", in_leads=3, length=500, fs=fs, embed_dim=16)
     assert encoder.kernel_size == kernel
     assert encoder(torch.randn(2, 3, 500)).shape == (2, 16)
+
+
+def test_simsiam_stops_the_gradient_on_the_projection_side():
+    p1, p2, z1, z2 = (torch.randn(4, 8, requires_grad=True) for _ in range(4))
+    loss = (ecgcl_example_plugin.negative_cosine(p1, z2) + ecgcl_example_plugin.negative_cosine(p2, z1)) / 2
+    loss.backward()
+    assert z1.grad is None and z2.grad is None and p1.grad is not None and p2.grad is not None
+    assert -1.0 <= loss.item() <= 1.0
+
+
+def test_simsiam_trains_an_encoder_on_real_records():
+    import numpy as np
+
+    from ecgcl.compose import parse_augmentations
+    from ecgcl.data.sample import sample_store_path
+    from ecgcl.data.store import open_store
+    from ecgcl.engine.pretraining import PretrainEncoder
+
+    store = open_store(sample_store_path())
+    registry = make_registry()
+    torch.manual_seed(0)
+    encoder = registry.create("encoder", "gap_cnn", in_leads=12, length=1000, fs=100.0, embed_dim=8, width=4)
+    context = RuntimeContext(fs=100.0, leads=tuple(store.leads), length=1000, in_leads=12)
+    objective = create_component(registry, "objective", "simsiam", {}, context.replace(
+        embed_dim=8, projection_dim=8, augmentation=parse_augmentations("baseline_wander", registry, context),
+        encoder=encoder), where="{key}")
+    assert objective.takes_loss is False and objective.predictor[0].out_features == 2  # a 8 // 4 bottleneck
+    view = PretrainEncoder(encoder, window=1000, representation="time")
+    batch = torch.tensor(np.asarray(store.signals[:16]), dtype=torch.float32)
+    optimizer = torch.optim.Adam([*encoder.parameters(), *objective.parameters()], lr=1e-2)
+    losses = []
+    for _ in range(6):
+        loss = objective(view, batch, torch.arange(16), torch.Generator().manual_seed(0))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert all(-1.0 <= value <= 1.0 for value in losses) and losses[-1] < losses[0], losses

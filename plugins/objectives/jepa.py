@@ -1,0 +1,128 @@
+"""`jepa`: joint-embedding predictive architecture for ECGs, as ECG-JEPA (Weimann & Conrad, "Self-supervised
+pre-training with joint-embedding predictive architecture boosts ECG classification performance",
+arXiv:2410.13867, 2024), after I-JEPA (Assran et al., CVPR 2023).
+
+Each record hides `blocks` contiguous blocks of time patches across all leads (`mask_ratio` of the time patches
+in all, the same count for every record, positions drawn from the batch's generator). The context encoder (the
+encoder being pretrained) sees the visible tokens only; a predictor (`TokenDecoder`: mask tokens with lead and
+time-patch embeddings, `predictor_depth` transformer layers of width `predictor_dim`) predicts, at every hidden
+token, the features that the target encoder gives when it sees all tokens (layer-normed with `target_norm`, as
+I-JEPA). Loss in latent space: `distance` smooth_l1 (I-JEPA's code) or mse. The target is an EMA copy of the
+encoder (no gradients, eval mode), part of this objective's state (checkpointed); after optimizer step k of K its
+momentum is 1 - (1 - momentum) (cos(pi k / (K - 1)) + 1) / 2: `momentum` (0.996) at the first step, 1 at the last.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ecgcl.errors import EcgclError
+from ecgcl.interfaces import Objective
+from ecgcl.plugins.objectives.masked import TokenDecoder, check_ratio, round_half_up, token_layout
+
+DISTANCES = {"smooth_l1": F.smooth_l1_loss, "mse": F.mse_loss}
+
+
+def ema_momentum(step: int, total_steps: int, base: float) -> float:
+    """The target momentum after optimizer step `step` (0-based) of `total_steps`: `base` first, 1 at the last."""
+    progress = min(step / max(total_steps - 1, 1), 1.0)
+    return 1.0 - (1.0 - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
+
+
+def block_mask(batch_size: int, steps: int, lengths: Tensor, generator: torch.Generator) -> Tensor:
+    """(B, steps) True inside `len(lengths)` non-touching blocks of the given lengths, at random places.
+
+    The unmasked steps not needed as separators are gaps; the blocks are placed among the gaps uniformly by
+    ranking random numbers (one argsort per batch): block i starts at its slot plus the blocks before it.
+    """
+    blocks = lengths.shape[0]
+    slots = steps - int(lengths.sum()) - (blocks - 1) + blocks
+    noise = torch.rand(batch_size, slots, generator=generator, device=generator.device)
+    chosen = noise.argsort(dim=1)[:, :blocks].sort(dim=1).values
+    lengths = lengths.to(chosen.device)
+    starts = chosen + (lengths.cumsum(0) - lengths)
+    t = torch.arange(steps, device=chosen.device)
+    inside = (t >= starts[..., None]) & (t < (starts + lengths)[..., None])  # (B, blocks, steps)
+    return inside.any(dim=1)
+
+
+class JEPA(Objective):
+    """ECG-JEPA: predict an EMA target encoder's features of hidden time blocks from the visible tokens."""
+
+    needs = "tokens"
+
+    def __init__(self, encoder: nn.Module, augmentation=None, mask_ratio: float = 0.5, blocks: int = 2,
+                 predictor_dim: int = 64, predictor_depth: int = 1, predictor_heads: int = 4,
+                 distance: str = "smooth_l1", target_norm: bool = True, momentum: float = 0.996) -> None:
+        super().__init__()
+        ratio = check_ratio("jepa", mask_ratio)
+        for name, value in {"blocks": blocks, "predictor_dim": predictor_dim, "predictor_depth": predictor_depth,
+                            "predictor_heads": predictor_heads}.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise EcgclError(f"objective 'jepa': {name} must be a positive integer, got {value!r}")
+        if predictor_dim % predictor_heads:
+            raise EcgclError(f"objective 'jepa': predictor_dim ({predictor_dim}) must be divisible by predictor_heads "
+                             f"({predictor_heads})")
+        if distance not in DISTANCES:
+            raise EcgclError(f"objective 'jepa': distance must be one of {', '.join(DISTANCES)}, got {distance!r}")
+        if not 0.0 <= momentum <= 1.0:
+            raise EcgclError(f"objective 'jepa': momentum must be in [0, 1], got {momentum!r}")
+        lead, step, _ = token_layout(encoder, "jepa")
+        steps = int(step.max()) + 1
+        hidden = max(round_half_up(ratio * steps), blocks)
+        if steps - hidden < max(blocks - 1, 1):
+            raise EcgclError(f"objective 'jepa': {steps} time patches cannot hold {blocks} separate block(s) hiding "
+                             f"mask_ratio {mask_ratio} and leave context; lower mask_ratio or blocks")
+        lengths = torch.full((blocks,), hidden // blocks) + (torch.arange(blocks) < hidden % blocks)  # sum: hidden
+        self.register_buffer("lengths", lengths, persistent=False)
+        self.register_buffer("token_step", step, persistent=False)
+        self.steps, self.distance, self.target_norm, self.momentum = steps, distance, target_norm, float(momentum)
+        self.augmentation = augmentation
+        self.predictor = TokenDecoder(encoder.token_dim, predictor_dim, predictor_depth, predictor_heads,
+                                      encoder.token_dim, lead, step)
+        self.target = copy.deepcopy(encoder).requires_grad_(False).eval()
+        self._online = (encoder,)  # a plain reference: the encoder belongs to the runtime, not to this state
+
+    def train(self, mode: bool = True) -> JEPA:
+        super().train(mode)
+        self.target.eval()  # deterministic targets: no dropout in the EMA encoder
+        return self
+
+    def forward(self, encoder, batch: Tensor, patient_ids: Tensor, generator: torch.Generator) -> Tensor:
+        self._online = (getattr(encoder, "module", encoder),)
+        if self.augmentation is not None:
+            batch = self.augmentation(batch, generator)
+        tokens = encoder.tokens(batch)
+        b, n, d = tokens.shape
+        if n != self.token_step.shape[0]:
+            raise EcgclError(f"objective 'jepa': the encoder gives {n} tokens for a batch of shape "
+                             f"{tuple(batch.shape)}, not the {self.token_step.shape[0]} it was built for")
+        mask = block_mask(b, self.steps, self.lengths, generator)[:, self.token_step]  # (B, N) True: hidden
+        order = mask.to(torch.uint8).argsort(dim=1, stable=True)  # visible tokens first, each group in token order
+        visible = n - int(mask[0].sum())
+        keep, hidden = order[:, :visible], order[:, visible:].unsqueeze(-1).expand(-1, -1, d)
+        predictions = self.predictor(encoder.encode_tokens(tokens, keep), keep).gather(1, hidden)
+        with torch.no_grad():
+            everything = torch.arange(n, device=tokens.device).expand(b, n)
+            targets = self.target.encode_tokens(self.target.tokens(batch), everything)
+            targets = (F.layer_norm(targets.float(), (d,)) if self.target_norm else targets).gather(1, hidden)
+        with torch.autocast(device_type=batch.device.type, enabled=False):
+            return DISTANCES[self.distance](predictions.float(), targets.float())
+
+    @torch.no_grad()
+    def after_step(self, step: int, total_steps: int) -> None:
+        """target <- m * target + (1 - m) * online for every parameter (buffers copied), m = `ema_momentum`."""
+        m = ema_momentum(step, total_steps, self.momentum)
+        online = self._online[0]
+        for p_online, p_target in zip(online.parameters(), self.target.parameters(), strict=True):
+            p_target.mul_(m).add_(p_online.detach(), alpha=1.0 - m)
+        for b_online, b_target in zip(online.buffers(), self.target.buffers(), strict=True):
+            b_target.copy_(b_online)
+
+
+__all__ = ["JEPA", "block_mask", "ema_momentum"]
