@@ -1,5 +1,6 @@
 """The `cpc` objective (contrastive predictive coding): InfoNCE by hand, the loss against a loop over every
-(record, step, offset), learning on real records, exact resume, and the one-line errors."""
+(record, step, offset), learning on real records and the one-line errors (exact resume is tested for every
+objective in tests/test_objectives.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from torch import nn
 
 from ecgcl.data.sample import sample_store_path
 from ecgcl.data.store import open_store
-from ecgcl.engine.loops import pretrain
 from ecgcl.engine.model import build_encoder
 from ecgcl.engine.pretraining import PretrainEncoder, check_objective_fits
 from ecgcl.errors import EcgclError
@@ -84,38 +84,6 @@ def test_loss_is_finite_and_decreases_on_real_records():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.05, losses
-
-
-class Interrupted(Exception):
-    pass
-
-
-def _pretrain(last_path, on_epoch_end=None):
-    store = open_store(sample_store_path())
-    encoder = tiny_cnn()
-    objective = CPC(encoder, steps_ahead=2, context_dim=8)
-    history = pretrain(encoder=encoder, objective=objective, store=store, rows=np.arange(64), epochs=2, batch_size=32,
-                       lr=0.01, weight_decay=0.0, seed=3, device=torch.device("cpu"), window=1000,
-                       representation="time", last_path=last_path, on_epoch_end=on_epoch_end)
-    return history, encoder, objective
-
-
-def test_interrupted_and_resumed_cpc_equals_the_uninterrupted_run(tmp_path):
-    whole_history, whole_encoder, whole_objective = _pretrain(tmp_path / "whole.last.pt")
-
-    def stop_after_first(stage, epoch, epochs, record):
-        if epoch == 1:
-            raise Interrupted
-
-    with pytest.raises(Interrupted):
-        _pretrain(tmp_path / "cut.last.pt", on_epoch_end=stop_after_first)
-    history, encoder, objective = _pretrain(tmp_path / "cut.last.pt")
-    assert history == whole_history and len(history) == 2
-    for resumed, whole in ((encoder, whole_encoder), (objective, whole_objective)):
-        expected = whole.state_dict()
-        assert resumed.state_dict().keys() == expected.keys()
-        for key, value in resumed.state_dict().items():
-            assert torch.equal(value, expected[key]), key
 
 
 class PooledOnly(Encoder):
