@@ -247,14 +247,13 @@ def _validation_auroc(y_val: np.ndarray, probs: np.ndarray) -> float:
 
 
 def fit_probe(*, model: Classifier, store: ECGStore, train_rows: np.ndarray, val_rows: np.ndarray, y: np.ndarray,
-              batch_size: int, device: torch.device, best_path: Path | None = None,
-              meta: dict[str, Any] | None = None) -> dict[str, Any]:
+              batch_size: int, device: torch.device) -> dict[str, Any]:
     """The linear probe of a frozen encoder (see `ecgcl.engine.probe`): features computed once, standardised
     with the training records' statistics, logistic regression to convergence with C chosen on validation.
 
-    The probe is folded into `model.head`, so the model scores raw records like any classifier; `best_path`
-    gets that model plus the probe itself (standardisation, weights, C, the validation path over the grid).
-    Returns `probe` (its dict), `stopped` (`converged` | `max_iter`), `best_val_auroc` and `history` (the C grid).
+    The probe is folded into `model.head`, so the model scores raw records like any classifier. Returns `probe`
+    (its dict: standardisation, weights, C, the validation path over the grid, for the caller's checkpoint),
+    `stopped` (`converged` | `max_iter`), `best_val_auroc` and `history` (the C grid).
     """
     from ecgcl.engine.probe import fit_linear_probe
 
@@ -275,9 +274,6 @@ def fit_probe(*, model: Classifier, store: ECGStore, train_rows: np.ndarray, val
         linear.bias.copy_(torch.as_tensor(bias, dtype=linear.bias.dtype))
     model.eval()
     best_val = max((g["val_auroc"] for g in probe.grid if g["val_auroc"] is not None), default=None)
-    if best_path is not None:
-        save_checkpoint(best_path, {"kind": "classifier", "meta": meta or {}, "epoch": None, "val_auroc": best_val,
-                                    "model": _cpu_state(model), "probe": probe.to_dict()})
     return {"probe": probe.to_dict(), "stopped": "converged" if probe.converged else "max_iter",
             "best_epoch": None, "best_val_auroc": best_val, "history": probe.grid}
 

@@ -399,7 +399,7 @@ def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, 
     with labelled(_label(unit)):
         if mode == "linear":
             fit = fit_probe(model=model, store=exp.store, train_rows=train_rows, val_rows=val_rows, y=exp.targets.y,
-                            batch_size=c.batch_size, device=exp.device, meta=meta)
+                            batch_size=c.batch_size, device=exp.device)
             report("linear", 1, 1, {"epoch": 1, "val_auroc": fit["best_val_auroc"]})
             if fit["stopped"] == "max_iter":
                 exp.reporter.message(f"{_label(unit)}the probe hit its iteration limit at C={fit['probe']['c']:g} "
