@@ -99,3 +99,64 @@ def ecg_files():
     from types import SimpleNamespace
 
     return SimpleNamespace(digital=digital, write_record=write_record, LEADS=LEADS)
+
+
+# ---- training that is interrupted and resumed -------------------------------------------------------------------
+
+class Interrupted(Exception):
+    """Raised from `on_epoch_end` to cut a training run short, as a kill after a finished epoch would."""
+
+
+def _resume_equals_uninterrupted(run, tmp_path: Path):
+    """`run(where, on_epoch_end)` trains for two or more epochs keeping its resume state under `where` and returns
+    `(history, *modules)`. It is run whole, then interrupted after epoch 1 and run again into the same place; the
+    resumed history and every module's state dict must equal the uninterrupted ones exactly. Returns both results."""
+    import torch
+
+    whole = run(tmp_path / "whole", None)
+
+    def stop_after_first(stage, epoch, epochs, record):
+        if epoch == 1:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        run(tmp_path / "cut", stop_after_first)
+    resumed = run(tmp_path / "cut", None)
+    assert resumed[0] == whole[0] and len(resumed[0]) >= 2
+    for got, want in zip(resumed[1:], whole[1:]):
+        expected = want.state_dict()
+        assert got.state_dict().keys() == expected.keys()
+        for key, value in got.state_dict().items():
+            assert torch.equal(value, expected[key]), key
+    return whole, resumed
+
+
+@pytest.fixture
+def resume_equals_uninterrupted():
+    """The check of `_resume_equals_uninterrupted`, for tests of every loop that resumes."""
+    return _resume_equals_uninterrupted
+
+
+def _losses_over_steps(objective, view, batch, *, steps: int, lr: float) -> list[float]:
+    """Train encoder (`view.module`) and objective with Adam for `steps` steps on one fixed batch, drawing the same
+    views or masks each step, calling `after_step` as the loop does; each loss must be a finite scalar."""
+    import torch
+
+    parameters = [*view.module.parameters(), *(p for p in objective.parameters() if p.requires_grad)]
+    optimizer = torch.optim.Adam(parameters, lr=lr)
+    losses = []
+    for step in range(steps):
+        loss = objective(view, batch, torch.arange(len(batch)), torch.Generator().manual_seed(0))
+        assert loss.dim() == 0 and torch.isfinite(loss)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        objective.after_step(step, steps)
+        losses.append(loss.item())
+    return losses
+
+
+@pytest.fixture
+def losses_over_steps():
+    """`_losses_over_steps`, for the learning tests of every objective."""
+    return _losses_over_steps

@@ -58,31 +58,22 @@ def _encoder_for(name: str) -> tuple[str, dict]:
 
 
 @pytest.mark.parametrize("name", _objectives())
-def test_every_objective_resumes_after_an_interruption_exactly(tmp_path, name):
+def test_every_objective_resumes_after_an_interruption_exactly(tmp_path, name, resume_equals_uninterrupted):
     encoder, encoder_args = _encoder_for(name)
     config = _config(tmp_path, objective=name, encoder=encoder, encoder_args=encoder_args, pretrain_epochs=2)
     exp = prepare(config, need_labels=False)
-    rows = np.arange(96)
 
-    class Stop(Exception):
-        pass
+    def pretrain(where, on_epoch_end):
+        encoder, history = run_pretraining(exp, np.arange(96), where, 5, unit={}, on_epoch_end=on_epoch_end)
+        return history, encoder
 
-    def stop_after_first(stage, epoch, epochs, record):
-        if epoch == 1:
-            raise Stop
-
-    whole, whole_history = run_pretraining(exp, rows, tmp_path / "whole", 5, unit={})
-    with pytest.raises(Stop):
-        run_pretraining(exp, rows, tmp_path / "cut", 5, unit={}, on_epoch_end=stop_after_first)
-    resumed, history = run_pretraining(exp, rows, tmp_path / "cut", 5, unit={})
-    assert history == whole_history and all(np.isfinite(h["loss"]) for h in history)
-    for key, value in resumed.state_dict().items():
-        assert torch.equal(value, whole.state_dict()[key]), key
-    saved = torch.load(tmp_path / "cut" / "pretrain.last.pt", weights_only=True)
-    whole_saved = torch.load(tmp_path / "whole" / "pretrain.last.pt", weights_only=True)
-    assert saved["objective"].keys() == whole_saved["objective"].keys()
-    for key, value in saved["objective"].items():
-        assert torch.equal(value, whole_saved["objective"][key]), key
+    (history, _), _ = resume_equals_uninterrupted(pretrain, tmp_path)
+    assert all(np.isfinite(h["loss"]) for h in history)
+    saved, whole_saved = (torch.load(tmp_path / part / "pretrain.last.pt", weights_only=True)["objective"]
+                          for part in ("cut", "whole"))
+    assert saved.keys() == whole_saved.keys()
+    for key, value in saved.items():
+        assert torch.equal(value, whole_saved[key]), key
 
 
 def test_list_plugins_shows_the_objectives():

@@ -47,22 +47,13 @@ def _online_params(encoder, objective):
 
 
 @pytest.mark.parametrize("name", ["byol", "vicreg"])
-def test_loss_is_finite_and_decreases_on_a_fixed_batch_of_real_records(store, name):
+def test_loss_is_finite_and_decreases_on_a_fixed_batch_of_real_records(store, name, losses_over_steps):
     encoder = _encoder()
     objective = _objective(name, encoder, store)
     assert objective.takes_loss is False
     view = PretrainEncoder(encoder, window=WINDOW, representation="time")
     batch = torch.tensor(store.signals[:16], dtype=torch.float32)
-    optimizer = torch.optim.Adam(_online_params(encoder, objective), lr=1e-2)
-    losses = []
-    for step in range(8):
-        loss = objective(view, batch, torch.arange(16), torch.Generator().manual_seed(0))  # the same views each step
-        assert loss.dim() == 0 and torch.isfinite(loss)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        objective.after_step(step, 8)
-        losses.append(loss.item())
+    losses = losses_over_steps(objective, view, batch, steps=8, lr=1e-2)  # the same views each step
     assert losses[-1] < losses[0], losses
 
 
@@ -144,35 +135,18 @@ def test_vicreg_weights_combine_the_terms(store):
     torch.testing.assert_close(loss, 2.0 * inv + 3.0 * var + 0.5 * cov)
 
 
-class Interrupted(Exception):
-    pass
-
-
-def _byol_pretrain(store, last_path, on_epoch_end=None):
+def _byol_pretrain(store, where, on_epoch_end=None):
     encoder = _encoder(seed=0)
     objective = _objective("byol", encoder, store, aug="noise", momentum=0.9)
     history = pretrain(encoder=encoder, objective=objective, store=store, rows=np.arange(32), epochs=2,
                        batch_size=16, lr=0.05, weight_decay=0.0, seed=3, device=torch.device("cpu"), window=WINDOW,
-                       representation="time", last_path=last_path, on_epoch_end=on_epoch_end)
+                       representation="time", last_path=where / "pretrain.last.pt", on_epoch_end=on_epoch_end)
     return history, encoder, objective
 
 
-def test_interrupted_and_resumed_byol_equals_the_uninterrupted_run(store, tmp_path):
-    whole_history, whole_encoder, whole_objective = _byol_pretrain(store, tmp_path / "whole.last.pt")
-
-    def stop_after_first(stage, epoch, epochs, record):
-        if epoch == 1:
-            raise Interrupted
-
-    with pytest.raises(Interrupted):
-        _byol_pretrain(store, tmp_path / "cut.last.pt", on_epoch_end=stop_after_first)
-    history, encoder, objective = _byol_pretrain(store, tmp_path / "cut.last.pt")
-    assert history == whole_history
-    for got, want in ((encoder, whole_encoder), (objective, whole_objective)):
-        expected = want.state_dict()
-        assert got.state_dict().keys() == expected.keys()
-        for key, value in got.state_dict().items():
-            assert torch.equal(value, expected[key]), key
+def test_interrupted_and_resumed_byol_equals_the_uninterrupted_run(store, tmp_path, resume_equals_uninterrupted):
+    _, (_, _, objective) = resume_equals_uninterrupted(lambda where, stop: _byol_pretrain(store, where, stop),
+                                                       tmp_path)
     initial = _objective("byol", _encoder(seed=0), store, aug="noise").state_dict()  # the same seeded draws
     for key in ("target_encoder.out.weight", "target_projection.net.0.weight"):
         assert not torch.equal(objective.state_dict()[key], initial[key]), key  # the EMA moved the target

@@ -115,21 +115,11 @@ def test_jepa_blocks_are_contiguous_in_time_across_all_leads():
 
 
 @pytest.mark.parametrize("name", list(OBJECTIVES))
-def test_loss_is_finite_and_decreases_on_real_records(name):
+def test_loss_is_finite_and_decreases_on_real_records(name, losses_over_steps):
     batch = real_batch(8)[..., :500]  # the first 5 s: 120 tokens
     encoder = tiny_encoder(length=500)
     objective = OBJECTIVES[name](encoder, **SMALL_HEADS[name])
-    parameters = [*encoder.parameters(), *(p for p in objective.parameters() if p.requires_grad)]
-    optimizer = torch.optim.Adam(parameters, lr=3e-3)
-    losses = []
-    for step in range(5):
-        loss = objective(view(encoder, 500), batch, torch.arange(8), torch.Generator().manual_seed(0))
-        assert loss.dim() == 0 and torch.isfinite(loss)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        objective.after_step(step, 5)
-        losses.append(loss.item())
+    losses = losses_over_steps(objective, view(encoder, 500), batch, steps=5, lr=3e-3)
     assert losses[-1] < 0.8 * losses[0], losses
 
 
@@ -186,36 +176,18 @@ def test_other_bad_options_and_encoders_name_the_problem():
         MaskedModelling(tiny_encoder(name="cnn"))
 
 
-class Interrupted(Exception):
-    pass
-
-
-def _pretrain_jepa(last_path, on_epoch_end=None):
+def _pretrain_jepa(where, on_epoch_end=None):
     store = open_store(sample_store_path())
     encoder = tiny_encoder(dropout=0.1)
     objective = JEPA(encoder, **SMALL_HEADS["jepa"])
     history = pretrain(encoder=encoder, objective=objective, store=store, rows=np.arange(32), epochs=2, batch_size=16,
                        lr=0.01, weight_decay=0.0, seed=5, device=torch.device("cpu"), window=1000,
-                       representation="time", last_path=last_path, on_epoch_end=on_epoch_end)
+                       representation="time", last_path=where / "pretrain.last.pt", on_epoch_end=on_epoch_end)
     return history, encoder, objective
 
 
-def test_interrupted_and_resumed_jepa_equals_the_uninterrupted_run(tmp_path):
-    whole_history, whole_encoder, whole_objective = _pretrain_jepa(tmp_path / "whole.last.pt")
-
-    def stop_after_first(stage, epoch, epochs, record):
-        if epoch == 1:
-            raise Interrupted
-
-    with pytest.raises(Interrupted):
-        _pretrain_jepa(tmp_path / "cut.last.pt", on_epoch_end=stop_after_first)
-    history, encoder, objective = _pretrain_jepa(tmp_path / "cut.last.pt")
-    assert history == whole_history and len(history) == 2
+def test_interrupted_and_resumed_jepa_equals_the_uninterrupted_run(tmp_path, resume_equals_uninterrupted):
+    _, (_, _, objective) = resume_equals_uninterrupted(_pretrain_jepa, tmp_path)
     initial = tiny_encoder(dropout=0.1).state_dict()
     target = objective.target.state_dict()
     assert any(not torch.equal(target[k], initial[k]) for k in initial)  # the EMA target moved
-    for resumed, whole in ((encoder, whole_encoder), (objective, whole_objective)):
-        expected = whole.state_dict()
-        assert resumed.state_dict().keys() == expected.keys()
-        for key, value in resumed.state_dict().items():
-            assert torch.equal(value, expected[key]), key
