@@ -131,7 +131,7 @@ class PoolEncoder(Encoder):
         return self.out(batch.mean(-1))
 
 
-class TestPlugin:
+class ObjectivesPlugin:
     @ecgcl.hookimpl
     def register_objectives(self, registry):
         registry.add("pull", NoLossObjective, kind="objective")
@@ -146,7 +146,7 @@ class TestPlugin:
 @pytest.fixture
 def registry():
     manager = create_plugin_manager(entry_points=False)
-    manager.register(TestPlugin(), "testplug", Source("ecgcl-test-objectives", "1.0", "testplug"))
+    manager.register(ObjectivesPlugin(), "testplug", Source("ecgcl-test-objectives", "1.0", "testplug"))
     return manager.registry
 
 

@@ -18,7 +18,7 @@ from ecgcl.engine.loops import pretrain
 from ecgcl.engine.model import build_encoder
 from ecgcl.engine.pretraining import PretrainEncoder
 from ecgcl.manager import get_registry
-from ecgcl.plugins.objectives.byol import byol_tau
+from ecgcl.plugins.objectives.ema import ema_momentum
 from ecgcl.plugins.objectives.vicreg import vicreg_terms
 
 WINDOW = 1000
@@ -58,10 +58,10 @@ def test_loss_is_finite_and_decreases_on_a_fixed_batch_of_real_records(store, na
 
 
 def test_byol_tau_follows_the_cosine_schedule_from_base_to_one():
-    assert byol_tau(0, 100, 0.996) == 0.996
-    assert byol_tau(99, 100, 0.996) == 1.0
-    assert byol_tau(50, 101, 0.996) == pytest.approx(0.998)  # half way: (cos(pi / 2) + 1) / 2 = 1 / 2
-    assert byol_tau(0, 1, 0.99) == 0.99  # a one-step run makes the paper's first update
+    assert ema_momentum(0, 100, 0.996) == 0.996
+    assert ema_momentum(99, 100, 0.996) == 1.0
+    assert ema_momentum(50, 101, 0.996) == pytest.approx(0.998)  # half way: (cos(pi / 2) + 1) / 2 = 1 / 2
+    assert ema_momentum(0, 1, 0.99) == 0.99  # a one-step run makes the paper's first update
 
 
 def test_byol_ema_update_equals_the_hand_computation(store):
@@ -84,7 +84,7 @@ def test_byol_ema_update_equals_the_hand_computation(store):
                     assert tau == 1.0 and torch.equal(p_target, t)
                 else:
                     torch.testing.assert_close(p_target, tau * t + (1 - tau) * o, rtol=0, atol=1e-6)
-    assert {step: byol_tau(step, total, 0.5) for step in (0, 9)} == {0: 0.5, 9: 1.0}
+    assert {step: ema_momentum(step, total, 0.5) for step in (0, 9)} == {0: 0.5, 9: 1.0}
 
 
 def test_byol_target_gets_no_gradient_and_no_optimizer_step(store):

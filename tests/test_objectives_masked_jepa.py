@@ -21,7 +21,8 @@ from ecgcl.engine.pretraining import NEEDS, PretrainEncoder, PretrainStep
 from ecgcl.errors import EcgclError
 from ecgcl.manager import get_registry
 from ecgcl.plugins.encoders.patch_transformer import PatchTransformerEncoder
-from ecgcl.plugins.objectives.jepa import JEPA, block_mask, ema_momentum
+from ecgcl.plugins.objectives.ema import ema_momentum
+from ecgcl.plugins.objectives.jepa import JEPA, block_mask
 from ecgcl.plugins.objectives.masked import MaskedModelling, masked_patch_loss, random_mask
 
 TINY = {"width": 16, "depth": 1, "heads": 2, "dropout": 0.0}

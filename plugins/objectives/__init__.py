@@ -1,7 +1,8 @@
 """Built-in pretraining objectives (registered by the plugin manager): `contrastive` (SimCLR / CLOCS views and a
 `--loss`), `cpc` (contrastive predictive coding), `byol` (momentum target, no negatives), `vicreg`
 (variance-invariance-covariance), `masked` (ST-MEM masked signal modelling) and `jepa` (ECG-JEPA latent
-prediction); the last two need a token encoder such as `patch_transformer`."""
+prediction); the last two need a token encoder such as `patch_transformer`. `ema` holds the momentum target that
+`byol` and `jepa` share."""
 
 from __future__ import annotations
 

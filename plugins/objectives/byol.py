@@ -16,7 +16,6 @@ the paper, with `hidden_dim` = 2 * embed_dim by default (BYOL: 4096 for a 2048-d
 from __future__ import annotations
 
 import copy
-import math
 
 import torch
 import torch.nn.functional as F
@@ -25,12 +24,7 @@ from torch import Tensor, nn
 from ecgcl.engine.heads import ProjectionHead
 from ecgcl.engine.model import embed
 from ecgcl.interfaces import Objective
-
-
-def byol_tau(step: int, total_steps: int, base: float) -> float:
-    """The target momentum after optimizer step `step` (0-based) of `total_steps`: `base` first, 1 at the last."""
-    progress = min(step / max(total_steps - 1, 1), 1.0)
-    return 1.0 - (1.0 - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
+from ecgcl.plugins.objectives.ema import check_momentum, ema_momentum, ema_update
 
 
 def regression_loss(p: Tensor, z: Tensor) -> Tensor:
@@ -48,10 +42,8 @@ class BYOL(Objective):
     def __init__(self, encoder: nn.Module, embed_dim: int, augmentation, projection_dim: int = 64,
                  hidden_dim: int | None = None, momentum: float = 0.996, batch_norm: bool = True) -> None:
         super().__init__()
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
         hidden = 2 * embed_dim if hidden_dim is None else hidden_dim
-        self.momentum, self.augmentation = float(momentum), augmentation
+        self.momentum, self.augmentation = check_momentum(momentum), augmentation
         self.projection = ProjectionHead(embed_dim, hidden, projection_dim, batch_norm=batch_norm)
         self.predictor = ProjectionHead(projection_dim, hidden, projection_dim, batch_norm=batch_norm)
         self.target_encoder = copy.deepcopy(encoder).requires_grad_(False)
@@ -66,14 +58,11 @@ class BYOL(Objective):
                                                    representation=encoder.representation)) for v in (view1, view2))
         return (regression_loss(q1, z2) + regression_loss(q2, z1)) / 2
 
-    @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:
-        """target <- tau * target + (1 - tau) * online, parameters only, in a fixed order (the same on every rank)."""
-        tau = byol_tau(step, total_steps, self.momentum)
-        pairs = ((self._online[0], self.target_encoder), (self.projection, self.target_projection))
-        for online, target in pairs:
-            for p_online, p_target in zip(online.parameters(), target.parameters(), strict=True):
-                p_target.mul_(tau).add_(p_online.detach(), alpha=1.0 - tau)
+        """target <- tau * target + (1 - tau) * online, parameters only (`ema_update`, the same on every rank)."""
+        tau = ema_momentum(step, total_steps, self.momentum)
+        for online, target in ((self._online[0], self.target_encoder), (self.projection, self.target_projection)):
+            ema_update(online, target, tau)
 
 
-__all__ = ["BYOL", "byol_tau", "regression_loss"]
+__all__ = ["BYOL", "regression_loss"]

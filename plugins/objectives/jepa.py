@@ -15,7 +15,6 @@ momentum is 1 - (1 - momentum) (cos(pi k / (K - 1)) + 1) / 2: `momentum` (0.996)
 from __future__ import annotations
 
 import copy
-import math
 
 import torch
 import torch.nn.functional as F
@@ -23,15 +22,10 @@ from torch import Tensor, nn
 
 from ecgcl.errors import EcgclError
 from ecgcl.interfaces import Objective
+from ecgcl.plugins.objectives.ema import check_momentum, ema_momentum, ema_update
 from ecgcl.plugins.objectives.masked import TokenDecoder, check_ratio, round_half_up, token_layout
 
 DISTANCES = {"smooth_l1": F.smooth_l1_loss, "mse": F.mse_loss}
-
-
-def ema_momentum(step: int, total_steps: int, base: float) -> float:
-    """The target momentum after optimizer step `step` (0-based) of `total_steps`: `base` first, 1 at the last."""
-    progress = min(step / max(total_steps - 1, 1), 1.0)
-    return 1.0 - (1.0 - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
 
 
 def block_mask(batch_size: int, steps: int, lengths: Tensor, generator: torch.Generator) -> Tensor:
@@ -70,8 +64,6 @@ class JEPA(Objective):
                              f"({predictor_heads})")
         if distance not in DISTANCES:
             raise EcgclError(f"objective 'jepa': distance must be one of {', '.join(DISTANCES)}, got {distance!r}")
-        if not 0.0 <= momentum <= 1.0:
-            raise EcgclError(f"objective 'jepa': momentum must be in [0, 1], got {momentum!r}")
         lead, step, _ = token_layout(encoder, "jepa")
         steps = int(step.max()) + 1
         hidden = max(round_half_up(ratio * steps), blocks)
@@ -81,7 +73,8 @@ class JEPA(Objective):
         lengths = torch.full((blocks,), hidden // blocks) + (torch.arange(blocks) < hidden % blocks)  # sum: hidden
         self.register_buffer("lengths", lengths, persistent=False)
         self.register_buffer("token_step", step, persistent=False)
-        self.steps, self.distance, self.target_norm, self.momentum = steps, distance, target_norm, float(momentum)
+        self.steps, self.distance, self.target_norm = steps, distance, target_norm
+        self.momentum = check_momentum(momentum)
         self.augmentation = augmentation
         self.predictor = TokenDecoder(encoder.token_dim, predictor_dim, predictor_depth, predictor_heads,
                                       encoder.token_dim, lead, step)
@@ -114,15 +107,9 @@ class JEPA(Objective):
         with torch.autocast(device_type=batch.device.type, enabled=False):
             return DISTANCES[self.distance](predictions.float(), targets.float())
 
-    @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:
         """target <- m * target + (1 - m) * online for every parameter (buffers copied), m = `ema_momentum`."""
-        m = ema_momentum(step, total_steps, self.momentum)
-        online = self._online[0]
-        for p_online, p_target in zip(online.parameters(), self.target.parameters(), strict=True):
-            p_target.mul_(m).add_(p_online.detach(), alpha=1.0 - m)
-        for b_online, b_target in zip(online.buffers(), self.target.buffers(), strict=True):
-            b_target.copy_(b_online)
+        ema_update(self._online[0], self.target, ema_momentum(step, total_steps, self.momentum), copy_buffers=True)
 
 
-__all__ = ["JEPA", "block_mask", "ema_momentum"]
+__all__ = ["JEPA", "block_mask"]
