@@ -21,6 +21,14 @@ class PluginLoadError(EcgclError):
     """A third-party plugin failed to load (raised only with ECGCL_STRICT_PLUGINS=1)."""
 
 
+def require_positive_ints(owner: str, **sizes: object) -> None:
+    """EcgclError `"{owner}: {name} must be a positive integer, got {value!r}"` for the first size (in the order
+    given) that is not an int >= 1 (a bool is not a size); the one wording of that check across components."""
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise EcgclError(f"{owner}: {name} must be a positive integer, got {value!r}")
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ' (did you mean 'x'?)' for the closest choice, or '' when nothing is close."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)

@@ -8,13 +8,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ecgcl.errors import EcgclError
-
-
-def _check_positive(owner: str, **sizes: int) -> None:
-    for name, value in sizes.items():
-        if not isinstance(value, int) or value < 1:
-            raise EcgclError(f"{owner}: {name} must be a positive integer, got {value!r}")
+from ecgcl.errors import EcgclError, require_positive_ints
 
 
 class ProjectionHead(nn.Module):
@@ -22,7 +16,7 @@ class ProjectionHead(nn.Module):
 
     def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, batch_norm: bool = False) -> None:
         super().__init__()
-        _check_positive("ProjectionHead", in_dim=in_dim, hidden_dim=hidden_dim, out_dim=out_dim)
+        require_positive_ints("ProjectionHead", in_dim=in_dim, hidden_dim=hidden_dim, out_dim=out_dim)
         self.in_dim, self.hidden_dim, self.out_dim = in_dim, hidden_dim, out_dim
         layers: list[nn.Module] = [nn.Linear(in_dim, hidden_dim, bias=not batch_norm)]
         if batch_norm:
@@ -40,7 +34,7 @@ class ClassifierHead(nn.Module):
 
     def __init__(self, in_dim: int, num_outputs: int, dropout: float = 0.0) -> None:
         super().__init__()
-        _check_positive("ClassifierHead", in_dim=in_dim, num_outputs=num_outputs)
+        require_positive_ints("ClassifierHead", in_dim=in_dim, num_outputs=num_outputs)
         if not 0.0 <= dropout < 1.0:
             raise EcgclError(f"ClassifierHead: dropout must be in [0, 1), got {dropout!r}")
         self.in_dim, self.num_outputs = in_dim, num_outputs

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from ecgcl.errors import EcgclError
+from ecgcl.errors import EcgclError, require_positive_ints
 
 NORMS = ("batch", "group", "none")
 
@@ -55,9 +55,7 @@ class FrontEndOptions:
         """
         if self.norm not in NORMS:
             raise EcgclError(f"encoder {encoder!r}: norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
-        for name, value in {"width": self.width, "kernel_size": self.kernel_size, **positive}.items():
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise EcgclError(f"encoder {encoder!r}: {name} must be a positive integer, got {value!r}")
+        require_positive_ints(f"encoder {encoder!r}", width=self.width, kernel_size=self.kernel_size, **positive)
         if not isinstance(self.depth, int) or isinstance(self.depth, bool) or self.depth < 0:
             raise EcgclError(f"encoder {encoder!r}: depth must be an integer >= 0, got {self.depth!r}")
         if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ecgcl.errors import EcgclError
+from ecgcl.errors import EcgclError, require_positive_ints
 from ecgcl.interfaces import Encoder
 
 
@@ -31,10 +31,8 @@ class PatchTransformerEncoder(Encoder):
         """`patch_size` samples per patch (None: 0.5 s at `fs`); `width` token size (divisible by `heads`);
         `depth` transformer layers with feed-forward size `ff_mult * width`; `dropout` inside them."""
         patch = max(1, round(0.5 * float(fs))) if patch_size is None else patch_size
-        for name, value in {"width": width, "depth": depth, "patch_size": patch, "heads": heads, "ff_mult": ff_mult,
-                            "embed_dim": embed_dim, "in_leads": in_leads, "length": length}.items():
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise EcgclError(f"encoder 'patch_transformer': {name} must be a positive integer, got {value!r}")
+        require_positive_ints("encoder 'patch_transformer'", width=width, depth=depth, patch_size=patch, heads=heads,
+                              ff_mult=ff_mult, embed_dim=embed_dim, in_leads=in_leads, length=length)
         if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
             raise EcgclError(f"encoder 'patch_transformer': dropout must be in [0, 1), got {dropout!r}")
         if width % heads:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ecgcl.errors import EcgclError
+from ecgcl.errors import EcgclError, require_positive_ints
 from ecgcl.interfaces import Augmentation, Objective
 
 
@@ -35,9 +35,7 @@ class CPC(Objective):
                  context_dim: int = 64) -> None:
         """`steps_ahead` future offsets predicted (>= 1, fewer than the encoder's steps); `context_dim` GRU units."""
         super().__init__()
-        for name, value in (("steps_ahead", steps_ahead), ("context_dim", context_dim)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise EcgclError(f"objective 'cpc': {name} must be a positive integer, got {value!r}")
+        require_positive_ints("objective 'cpc'", steps_ahead=steps_ahead, context_dim=context_dim)
         if not hasattr(encoder, "sequence_dim"):
             raise EcgclError(f"objective 'cpc' needs an encoder with sequence steps; {type(encoder).__name__} has none")
         self.steps_ahead, self.augmentation = steps_ahead, augmentation

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ecgcl.errors import EcgclError
+from ecgcl.errors import EcgclError, require_positive_ints
 from ecgcl.interfaces import Objective
 from ecgcl.plugins.objectives.ema import check_momentum, ema_momentum, ema_update
 from ecgcl.plugins.objectives.masked import TokenDecoder, check_ratio, round_half_up, token_layout
@@ -55,10 +55,8 @@ class JEPA(Objective):
                  distance: str = "smooth_l1", target_norm: bool = True, momentum: float = 0.996) -> None:
         super().__init__()
         ratio = check_ratio("jepa", mask_ratio)
-        for name, value in {"blocks": blocks, "predictor_dim": predictor_dim, "predictor_depth": predictor_depth,
-                            "predictor_heads": predictor_heads}.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise EcgclError(f"objective 'jepa': {name} must be a positive integer, got {value!r}")
+        require_positive_ints("objective 'jepa'", blocks=blocks, predictor_dim=predictor_dim,
+                              predictor_depth=predictor_depth, predictor_heads=predictor_heads)
         if predictor_dim % predictor_heads:
             raise EcgclError(f"objective 'jepa': predictor_dim ({predictor_dim}) must be divisible by predictor_heads "
                              f"({predictor_heads})")

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ecgcl.engine.pretraining import NEEDS
-from ecgcl.errors import EcgclError
+from ecgcl.errors import EcgclError, require_positive_ints
 from ecgcl.interfaces import Objective
 
 
@@ -105,10 +105,8 @@ class MaskedModelling(Objective):
         super().__init__()
         self.mask_ratio, self.norm_target = check_ratio("masked", mask_ratio), norm_target
         self.augmentation = augmentation
-        sizes = {"decoder_dim": decoder_dim, "decoder_depth": decoder_depth, "decoder_heads": decoder_heads}
-        for name, value in sizes.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise EcgclError(f"objective 'masked': {name} must be a positive integer, got {value!r}")
+        require_positive_ints("objective 'masked'", decoder_dim=decoder_dim, decoder_depth=decoder_depth,
+                              decoder_heads=decoder_heads)
         if decoder_dim % decoder_heads:
             raise EcgclError(f"objective 'masked': decoder_dim ({decoder_dim}) must be divisible by decoder_heads "
                              f"({decoder_heads})")
