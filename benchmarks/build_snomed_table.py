@@ -1,4 +1,4 @@
-"""Rebuild `core/data/snomed_ct.csv`, the SNOMED-CT -> abbreviation table that ingest uses for `#Dx:` lines.
+"""Rebuild `plugins/readers/snomed_ct.csv`, the SNOMED-CT -> abbreviation table that ingest uses for `#Dx:` lines.
 
 Source: the PhysioNet/CinC Challenge 2020/2021 mapping tables (physionetchallenges/evaluation-2021, BSD 2-Clause),
 in ../shared/data/snomed: `dx_mapping_scored.csv` (30 scored diagnoses) and `dx_mapping_unscored.csv` (103 others).
@@ -17,7 +17,7 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "snomed"
-OUT = REPO / "core" / "data" / "snomed_ct.csv"
+OUT = REPO / "plugins" / "readers" / "snomed_ct.csv"
 SAME_DIAGNOSIS = {"CRBBB": "RBBB", "CLBBB": "LBBB", "SVPB": "PAC", "VPB": "PVC"}  # Reyna et al., CinC 2021
 
 

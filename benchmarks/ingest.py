@@ -145,7 +145,7 @@ def hdf5_rows(table, args, tmp: Path) -> None:
     """Rows 4-5: the synthetic CODE-15 part (throughput vs a plain h5py loop, and peak memory)."""
     import h5py
 
-    from ecgcl.data.code15 import trim_padding
+    from ecgcl.plugins.readers.code15 import trim_padding
 
     n = args.hdf5_records
     part = build_code15_part(args.ptbxl, tmp / "code15", n)

@@ -14,18 +14,20 @@ from pathlib import Path
 from typing import IO, Any
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None], *, mode: int | None = None) -> Path:
     """Call `write` on a binary handle of a temporary file beside `path`, then rename it to `path`; on any
-    failure the temporary file is removed and `path` is left as it was. The file gets the permissions the umask
-    gives any new file (mkstemp alone would make it private)."""
+    failure the temporary file is removed and `path` is left as it was. The file gets `mode`, by default the
+    permissions the umask gives any new file (mkstemp alone would make it private)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -37,3 +37,16 @@ def register_objectives(registry):
 @hookspec
 def register_tasks(registry):
     """Add downstream tasks with `registry.add(name, factory, kind="task")`; a factory returns an `ecgcl.interfaces.Task`."""
+
+
+@hookspec
+def register_readers(registry):
+    """Add readers of file formats or folder layouts with `registry.add(name, factory, kind="reader")`; a
+    factory is an `ecgcl.data.records.Reader` subclass (its class attributes say what it recognises)."""
+
+
+@hookspec
+def register_commands(cli):
+    """Add click commands to the `ecgcl` command group with `cli.add_command(command)`. Called when the CLI
+    first needs the full list of commands (help, or a name that is not built in); a plugin whose hook fails is
+    listed by `ecgcl list-plugins` like any failed plugin."""

@@ -8,7 +8,7 @@ import wfdb
 from click.testing import CliRunner
 
 from ecgcl.cli.main import cli
-from ecgcl.data.code15 import trim_padding
+from ecgcl.plugins.readers.code15 import trim_padding
 from ecgcl.data.ingest import ingest
 from ecgcl.data.store import open_store
 
@@ -120,7 +120,7 @@ def test_mimic_iv_ecg_tree_with_record_list(ptbxl_dir, ecg_files, tmp_path):
                                                                                      index=False)
     result = ingest(root, tmp_path / "store", workers=2)
     store = open_store(result.path)
-    assert result.manifest["source_kind"] == "mimic-iv-ecg" and len(store) == 4 and store.fs == 500
+    assert result.manifest["source_kind"] == "mimic_iv_ecg" and len(store) == 4 and store.fs == 500
     assert store.metadata["patient_id"].tolist() == ["10000032", "10000032", "10000117", "10000560"]
     assert store.metadata["study_id"].astype(str).tolist() == ["40689238", "44458630", "45090959", "40000017"]
     assert result.manifest["counts"]["patients"] == 3
@@ -133,7 +133,7 @@ def test_chunks_in_flight_are_bounded(tmp_path, monkeypatch):
     import multiprocessing.pool
 
     from ecgcl.data import ingest as ingest_module
-    from ecgcl.data.array_readers import NumpyReader
+    from ecgcl.plugins.readers.arrays import NumpyReader
     from ecgcl.data.plan import Plan
 
     rng = np.random.default_rng(0)

@@ -114,7 +114,7 @@ def test_fifo_signal_file_and_fifo_header_are_skipped_without_hanging(folder, tm
 
 
 def test_any_exception_of_a_reader_is_a_skip_or_a_strict_stop(folder, tmp_path, monkeypatch):
-    from ecgcl.data import wfdb_reader
+    from ecgcl.plugins.readers import wfdb as wfdb_reader
 
     real = wfdb_reader.WfdbReader.load
 

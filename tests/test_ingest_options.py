@@ -84,7 +84,8 @@ def test_manifest_records_the_declared_fields_with_todays_values(records, tmp_pa
     assert recorded == {"fs": 100, "length": 10, "leads": list(STANDARD_LEADS), "filter": None, "pad": False,
                         "strict": False, "limit": None, "min_likelihood": 0.0, "resolution": None,
                         "windows": False, "window_stride": None, "lead_map": {}, "max_amplitude": None,
-                        "patient_from_name": None}
+                        "patient_from_name": None, "format": None, "statements_as_labels": False,
+                        "keep_patient_ids": False}
     assert json.loads((result.path / "manifest.json").read_text())["options"] == recorded
 
 

@@ -12,10 +12,10 @@ import wfdb
 from ecgcl.data import ingest as ingest_module
 from ecgcl.data.ingest import ingest
 from ecgcl.data.leads import STANDARD_LEADS, normalise_lead_name
-from ecgcl.data.ptbxl import load_statements
+from ecgcl.plugins.readers.ptbxl import load_statements
 from ecgcl.data.store import open_store
 from ecgcl.tasks import task_targets
-from ecgcl.data.wfdb_reader import read_wfdb
+from ecgcl.plugins.readers.wfdb import read_wfdb
 
 
 @pytest.fixture(scope="module")

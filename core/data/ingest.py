@@ -25,11 +25,14 @@ import pandas as pd
 from ecgcl.data.duplicates import HASH_COLUMN, record_hashes
 from ecgcl.data.ingest_options import IngestOptions
 from ecgcl.data.label_table import annotate, compile_pattern
-from ecgcl.data.leads import lead_indices
+from ecgcl.data.leads import derivable, derive_limb_leads, lead_indices
+from ecgcl.data.padding import resolve_padding
 from ecgcl.data.plan import AMPLITUDE_FLAG_MV, Plan, make_plan
+from ecgcl.data.privacy import Pseudonymiser
 from ecgcl.data.preprocess import bandpass, cut_windows, resample, window_starts
 from ecgcl.data.records import (FLAT_LEADS, IMPLAUSIBLE_AMPLITUDE, MISSING_LEADS, NAN_VALUES, SKIP_CATEGORIES,
                                 TOO_SHORT, UNREADABLE, BadRecord, RawRecord, Reader, RecordRef, Skip, load_records)
+from ecgcl.data.sources import open_source
 from ecgcl.data.store import StoreWriter, check_apart
 from ecgcl.data.units import mv_factors
 from ecgcl.errors import EcgclError
@@ -70,55 +73,49 @@ class IngestResult:
         return dict(self.manifest["skip_reasons"])
 
 
-def open_source(source: str | os.PathLike, *, fs: float | None = None, ptbxl_resolution: str | None = None,
-                min_likelihood: float = 0.0) -> Reader:
-    """The reader for a path: PTB-XL, CODE-15 (HDF5) or MIMIC-IV-ECG layouts, a WFDB folder, record list,
-    header, `.mat` or record stem, a numpy file or a parquet table."""
-    from ecgcl.data.array_readers import ARRAY_SUFFIXES, PARQUET_SUFFIXES, NumpyReader, ParquetReader
-    from ecgcl.data.code15 import HDF5_SUFFIXES, Code15Reader, is_code15
-    from ecgcl.data.discovery import SIGNAL_SUFFIXES, is_record_list, record_stem
-    from ecgcl.data.mimic import MimicEcgReader, is_mimic_ecg
-    from ecgcl.data.ptbxl import PtbxlReader, is_ptbxl
-    from ecgcl.data.wfdb_reader import WfdbReader
+@dataclass
+class CheckedRecord:
+    """A record's plan leads in mV, its median lead peak-to-peak (mV), what the manifest records about it
+    (`facts`: derived leads, padding, ignored groups) and, under --pad, where a gap was zero-filled."""
 
-    path = Path(source)
-    if not path.exists() and record_stem(path) is None:
-        raise EcgclError(f"source {path} does not exist (nor a WFDB record {path.name}.hea beside it)")
-    if is_ptbxl(path):
-        resolution = ptbxl_resolution or ("hr" if fs is not None and fs > 100 else "lr")
-        return PtbxlReader(path, resolution, min_likelihood)
-    if is_code15(path):
-        return Code15Reader(path)
-    if is_mimic_ecg(path):
-        return MimicEcgReader(path)
-    if path.is_file() and path.suffix in ARRAY_SUFFIXES:
-        return NumpyReader(path)
-    if path.is_file() and path.suffix in PARQUET_SUFFIXES:
-        return ParquetReader(path)
-    if path.is_dir() or is_record_list(path) or record_stem(path) is not None:
-        return WfdbReader(path)
-    if path.suffix.lower() in SIGNAL_SUFFIXES:
-        raise EcgclError(f"source {path}: no WFDB header {path.with_suffix('.hea').name} beside it; "
-                         ".mat/.dat signals are read through their header")
-    raise EcgclError(f"source {path}: unknown kind; expected a PTB-XL, CODE-15, MIMIC-IV-ECG or WFDB folder, a "
-                     f"record list (RECORDS, .txt), a .hea/.mat record or stem, .{'/.'.join(HDF5_SUFFIXES)}, .npy, "
-                     ".npz or .parquet file")
+    signal: np.ndarray
+    amplitude: float
+    facts: dict[str, Any]
+    gap: np.ndarray | None = None
 
 
-def check_record(record: RawRecord, plan: Plan) -> tuple[np.ndarray, float]:
-    """The plan's leads of one record in mV, in the plan's order, and its median lead peak-to-peak (mV).
+def check_record(record: RawRecord, plan: Plan) -> CheckedRecord:
+    """The plan's leads of one record in mV, in the plan's order (see CheckedRecord).
 
-    BadRecord for missing leads, unknown units, NaNs, flat leads, too short, or an amplitude above the plan's
-    `max_amplitude`.
+    Declared padding is resolved first (`ecgcl.data.padding`); limb leads a record lacks are derived from I and
+    II. BadRecord for missing leads, unknown units, a gap, NaNs, flat leads, too short, or an amplitude above the
+    plan's `max_amplitude`.
     """
+    facts: dict[str, Any] = dict(record.notes)
+    signal, gap = record.signal, None
+    if record.padding is not None:
+        signal, padding, gap = resolve_padding(signal, record.padding, record.fs, plan.pad)
+        if padding.runs:
+            facts["padding"] = padding.as_dict()
     index, missing = lead_indices(record.leads, plan.leads, plan.lead_map)
-    if missing:
+    if missing and not derivable(missing, record.leads, plan.lead_map):
         raise BadRecord(MISSING_LEADS, f"no lead(s) {', '.join(missing)} (record has {', '.join(record.leads)})")
-    selected = record.signal[index]
+    present = index >= 0
+    selected = signal[index[present]]
     if record.units is not None:
-        factors = mv_factors([record.units[i] for i in index], plan.leads)
+        factors = mv_factors([record.units[i] for i in index[present]], np.asarray(plan.leads)[present])
         if (factors != 1).any():
             selected = (selected * factors[:, None]).astype(np.float32)
+    if missing:
+        limb, _ = lead_indices(record.leads, ("I", "II"), plan.lead_map)
+        limb_signal = signal[limb]
+        if record.units is not None:
+            limb_signal = limb_signal * mv_factors([record.units[i] for i in limb], ("I", "II"))[:, None]
+        full = np.empty((len(plan.leads), signal.shape[-1]), np.float32)
+        full[present] = selected
+        full[~present] = derive_limb_leads(limb_signal[0], limb_signal[1], missing)
+        selected = full
+        facts["derived_leads"] = list(missing)
     if selected.shape[-1] == 0:
         raise BadRecord(TOO_SHORT, "no samples")
     bad = ~np.isfinite(selected).all(axis=-1)
@@ -136,12 +133,12 @@ def check_record(record: RawRecord, plan: Plan) -> tuple[np.ndarray, float]:
     if plan.max_amplitude is not None and amplitude > plan.max_amplitude:
         raise BadRecord(IMPLAUSIBLE_AMPLITUDE, f"median lead peak-to-peak {amplitude:.4g} mV is above "
                                                f"--max-amplitude {plan.max_amplitude:g} mV (a unit may be wrong)")
-    return selected, amplitude
+    return CheckedRecord(selected, amplitude, facts, gap)
 
 
 def process_chunk(reader: Reader, refs: Sequence[RecordRef], start: int, plan: Plan) -> ChunkResult:
     """Load, check and preprocess a run of records; records with the same rate and length share scipy calls."""
-    groups: dict[tuple[float, int], list[tuple[int, np.ndarray]]] = {}
+    groups: dict[tuple[float, int], list[tuple[int, np.ndarray, np.ndarray | None]]] = {}
     records: dict[int, dict[str, Any]] = {}
     skips = []
     for offset, record in enumerate(load_records(reader, list(refs))):
@@ -149,26 +146,30 @@ def process_chunk(reader: Reader, refs: Sequence[RecordRef], start: int, plan: P
         try:
             if isinstance(record, BadRecord):
                 raise record
-            selected, amplitude = check_record(record, plan)
+            checked = check_record(record, plan)
         except BadRecord as bad:
             skips.append((position, bad.category, bad.detail))
             continue
         except Exception as error:  # noqa: BLE001  (values no check foresaw must not stop the archive)
             skips.append((position, UNREADABLE, f"{type(error).__name__}: {error}"))
             continue
-        records[position] = {"meta": record.meta, "original_fs": record.fs, "amplitude_mv": amplitude,
-                             "original_length": selected.shape[-1] / record.fs}
-        groups.setdefault((record.fs, selected.shape[-1]), []).append((position, selected))
+        records[position] = {"meta": record.meta, "original_fs": record.fs, "amplitude_mv": checked.amplitude,
+                             "original_length": checked.signal.shape[-1] / record.fs, "facts": checked.facts}
+        groups.setdefault((record.fs, checked.signal.shape[-1]), []).append((position, checked.signal, checked.gap))
     parts = []
     for (fs, _), members in groups.items():
-        batch = np.stack([signal for _, signal in members]).astype(np.float32, copy=False)
+        batch = np.stack([signal for _, signal, _ in members]).astype(np.float32, copy=False)
         batch = resample(batch, fs, plan.fs)
         if plan.band is not None:
             batch = bandpass(batch, plan.fs, plan.band)
         starts = window_starts(batch.shape[-1], plan.samples, plan.stride, plan.pad)
         rows, valid = cut_windows(batch, plan.samples, starts)
         count = len(starts)
-        parts.append((rows, np.repeat([p for p, _ in members], count), np.tile(np.arange(count), len(members)),
+        for member, (_, _, gap) in enumerate(members):
+            if gap is not None:  # rows covering a zero-filled gap count fewer real samples
+                valid[member * count:(member + 1) * count] -= gap_counts(gap, fs, plan, batch.shape[-1], starts,
+                                                                          valid[member * count:(member + 1) * count])
+        parts.append((rows, np.repeat([p for p, _, _ in members], count), np.tile(np.arange(count), len(members)),
                       np.tile(starts, len(members)), valid))
     if not parts:
         empty = np.empty(0, dtype=np.int64)
@@ -180,6 +181,15 @@ def process_chunk(reader: Reader, refs: Sequence[RecordRef], start: int, plan: P
     for position, digest in record_hashes(signals, positions).items():  # finds byte-identical records
         records[position]["meta"] = {**records[position]["meta"], HASH_COLUMN: digest}
     return ChunkResult(signals, positions, window[order], starts[order], valid[order], records, skips)
+
+
+def gap_counts(gap: np.ndarray, fs: float, plan: Plan, samples: int, starts: np.ndarray,
+               valid: np.ndarray) -> np.ndarray:
+    """Gap samples (at the plan's rate) among the first `valid` samples of each window starting at `starts`."""
+    at_plan_rate = gap[np.minimum((np.arange(samples) * fs / plan.fs).astype(np.int64), len(gap) - 1)]
+    total = np.concatenate([[0], np.cumsum(at_plan_rate)])
+    ends = np.minimum(starts + valid, samples)
+    return total[ends] - total[np.minimum(starts, samples)]
 
 
 def _chunks(n: int, workers: int) -> list[tuple[int, int]]:
@@ -258,7 +268,12 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, options: IngestOpt
     check_apart(source, out)
     if o.patient_from_name:
         compile_pattern(o.patient_from_name)  # a bad pattern stops before any record is read
-    reader = open_source(source, fs=o.fs, ptbxl_resolution=o.ptbxl_resolution, min_likelihood=o.min_likelihood)
+    from ecgcl.manager import get_registry
+
+    opened = open_source(source, get_registry(), fmt=o.format, workers=o.workers or 8,
+                         context={"fs": o.fs, "ptbxl_resolution": o.ptbxl_resolution,
+                                  "min_likelihood": o.min_likelihood})
+    reader = opened.reader
     refs = reader.discover()
     if o.limit is not None:
         if o.limit <= 0:
@@ -271,6 +286,8 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, options: IngestOpt
                              max_amplitude=o.max_amplitude)
     workers = max(1, o.workers if o.workers is not None else min(os.cpu_count() or 1, 8))
     workers = min(workers, len(_chunks(len(refs), workers)))
+    identifying = sum(ref.identifying for ref in refs)
+    privacy = Pseudonymiser.for_store(out, salt=o.patient_salt, keep=o.keep_patient_ids, needed=bool(identifying))
 
     n = len(refs)
     rows: list[pd.DataFrame] = []
@@ -288,7 +305,8 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, options: IngestOpt
                 if o.strict:
                     raise EcgclError(f"record {ref.record_id} ({ref.source_path}) is bad: {category}: {detail} "
                                      "(run without --strict to skip bad records)")
-                skipped.append(Skip(ref.record_id, ref.source_path, category, detail))
+                hidden = privacy.token(ref.record_id, "r") if ref.identifying else ref.record_id
+                skipped.append(Skip(hidden, hidden if ref.identifying else ref.source_path, category, detail))
             writer.append(chunk.signals)
             rows.append(pd.DataFrame({"position": chunk.positions, "window": chunk.window,
                                       "window_start": chunk.start / plan.fs, "valid_samples": chunk.valid}))
@@ -301,11 +319,21 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, options: IngestOpt
             raise EcgclError(f"every record of {reader.describe()} was skipped: "
                              + "; ".join(f"{c} x{k}" for c, k in _count(skipped).items()))
         metadata = _metadata(refs, records, pd.concat(rows, ignore_index=True), plan)
-        metadata, notes = annotate(metadata, labels=o.labels, patient_from_name=o.patient_from_name)
+        if o.statements_as_labels:
+            metadata = statements_as_labels(metadata, reader)
+        hidden = pd.Series([refs[p].identifying for p in metadata["position"]], index=metadata.index)
+        metadata = metadata.drop(columns="position")
+        metadata, notes = annotate(metadata, labels=o.labels, patient_from_name=o.patient_from_name,
+                                   before_report=lambda table: privacy.table(table, hidden))
         recorded = o.recorded({"leads": list(plan.leads), "band": None if plan.band is None else str(plan.band),
                                "lead_map": dict(plan.lead_map),
                                "ptbxl_resolution": getattr(reader, "resolution", None)})
         manifest = _manifest(reader, source, plan, chosen, refs, records, skipped, metadata, recorded)
+        manifest.update(_record_facts(refs, records, privacy))
+        if identifying:
+            manifest["privacy"] = privacy.manifest(identifying)
+        if opened.unrecognised:
+            manifest["unrecognised_files"] = _unrecognised(opened.unrecognised, Path(source), privacy)
         path = writer.finish(metadata, {**manifest, **notes})
     return IngestResult(path, n, len(records), skipped, {**manifest, **notes, "hash": _read_hash(path)},
                         writer.stale)
@@ -333,11 +361,58 @@ def _metadata(refs: Sequence[RecordRef], records: dict[int, dict[str, Any]], row
     table["source_path"] = [refs[p].source_path for p in kept]
     table["original_length"] = [records[p]["original_length"] for p in kept]
     table["amplitude_mv"] = [round(records[p]["amplitude_mv"], 4) for p in kept]
+    derived = [";".join(records[p]["facts"].get("derived_leads", ())) for p in kept]
+    if any(derived):
+        table["derived_leads"] = derived
     table = table.iloc[np.searchsorted(kept, rows["position"].to_numpy())].reset_index(drop=True)
-    for column in ("window", "window_start", "valid_samples"):
+    for column in ("window", "window_start", "valid_samples", "position"):
         table[column] = rows[column].to_numpy()
     extras = [c for c in table.columns if c not in BASE_COLUMNS + ROW_COLUMNS]
     return table[list(BASE_COLUMNS) + list(ROW_COLUMNS) + extras]
+
+
+def statements_as_labels(metadata: pd.DataFrame, reader: Reader) -> pd.DataFrame:
+    """`--statements-as-labels`: each record's labels become its interpretation statements."""
+    if "statements" not in metadata or not (metadata["statements"].fillna("") != "").any():
+        raise EcgclError(f"--statements-as-labels: no record of {reader.describe()} has interpretation statements")
+    table = metadata.copy()
+    table["labels"] = table["statements"].fillna("").astype(str)
+    return table
+
+
+def _record_facts(refs: Sequence[RecordRef], records: dict[int, dict[str, Any]],
+                  privacy: Pseudonymiser) -> dict[str, Any]:
+    """Manifest sections of what ingest did to single records: limb leads derived, padding found, waveform
+    groups ignored (each with the records it concerns)."""
+    def record_id(position: int) -> str:
+        ref = refs[position]
+        return privacy.token(ref.record_id, "r") if ref.identifying else ref.record_id
+
+    sections: dict[str, Any] = {}
+    rules = {"derived_leads": "limb leads a record lacks, from I and II: III = II - I, aVR = -(I + II)/2, "
+                              "aVL = I - II/2, aVF = II - I/2",
+             "padding": "samples at the declared padding value: runs at a lead's ends cropped, gaps of 40 ms or "
+                        "more skipped (zero-filled under --pad), shorter runs kept as real values",
+             "ignored_groups": "only the rhythm (full-length) waveform is the record; these groups were not read"}
+    for key, rule in rules.items():
+        found = [{"record_id": record_id(p), key: records[p]["facts"][key]} for p in sorted(records)
+                 if key in records[p]["facts"]]
+        if found:
+            sections[key] = {"rule": rule, "count": len(found), "records": found}
+    return sections
+
+
+def _unrecognised(files: Sequence[Path], root: Path, privacy: Pseudonymiser) -> dict[str, Any]:
+    """Files of a folder that no reader recognised: counted and listed (as tokens when ids are hashed)."""
+    def name(file: Path) -> str:
+        try:
+            rel = file.relative_to(root).as_posix()
+        except ValueError:
+            rel = file.as_posix()
+        return privacy.token(rel, "f") + file.suffix.lower() if privacy.active else rel
+
+    return {"count": len(files), "rule": "no reader recognises these files; they were not read",
+            "files": [name(f) for f in files]}
 
 
 def _differences(plan: Plan, records: dict[int, dict[str, Any]]) -> dict[str, int]:
@@ -351,9 +426,16 @@ def _differences(plan: Plan, records: dict[int, dict[str, Any]]) -> dict[str, in
 
 def _manifest(reader: Reader, source, plan: Plan, chosen, refs, records, skipped, metadata,
               options) -> dict[str, Any]:
-    import wfdb
+    from importlib.metadata import PackageNotFoundError, version
 
     from ecgcl import __version__
+
+    libraries = {}
+    for library in filter(None, str(getattr(reader, "library", "") or "").split(",")):
+        try:
+            libraries[library] = version(library)
+        except PackageNotFoundError:
+            libraries[library] = None
 
     first = metadata[metadata["window"] == 0]
     labelled = int((first["labels"] != "").sum())
@@ -392,7 +474,7 @@ def _manifest(reader: Reader, source, plan: Plan, chosen, refs, records, skipped
                         for r, p, a in zip(high["record_id"], high["source_path"], high["amplitude_mv"])]}},
         "skip_reasons": _count(skipped),
         "skipped": [s.as_dict() for s in skipped],
-        "versions": {"ecgcl": __version__, "wfdb": wfdb.__version__},
+        "versions": {"ecgcl": __version__, **libraries},
     }
 
 

@@ -56,6 +56,9 @@ class IngestOptions:
     command line through the label-table options that `ecgcl relabel` shares (`ecgcl.cli.label_options`).
     """
 
+    format: str | None = ingest_option(
+        None, "Read SOURCE with this reader (`ecgcl list-plugins --kind reader`) instead of recognising it from "
+              "its content.", metavar="READER")
     fs: float | None = ingest_option(
         None, "Output sampling rate in Hz (default: the most common rate among the records).", type=float)
     length: float | None = ingest_option(
@@ -98,6 +101,13 @@ class IngestOptions:
     patient_from_name: str | None = ingest_option(
         None, r"Patient id = first group of REGEX searched in each record id, e.g. 'data_(\d+)_'.",
         metavar="REGEX")
+    statements_as_labels: bool = ingest_option(
+        False, "Clinical files: each record's labels are its interpretation statements (e.g. 'SINUS RHYTHM').")
+    keep_patient_ids: bool = ingest_option(
+        False, "Clinical files: keep patient and record ids as written instead of keyed hashes.")
+    patient_salt: str | None = ingest_option(
+        None, "Clinical files: the key of the patient/record id hashes (default: a random key kept in "
+              "OUT.salt beside the store, reused by later ingests).", metavar="TEXT", record=False)
 
     @classmethod
     def from_values(cls, options: IngestOptions | None = None, **values: Any) -> IngestOptions:

@@ -12,6 +12,7 @@ listed in the manifest.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,9 +211,11 @@ def patients_from_name(metadata: pd.DataFrame, pattern: str) -> tuple[pd.DataFra
                  "unmatched_records": missed}
 
 
-def annotate(metadata: pd.DataFrame, *, labels: LabelTable | None = None,
-             patient_from_name: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Apply `--patient-from-name`, then the labels table (its patients win), and report duplicate records.
+def annotate(metadata: pd.DataFrame, *, labels: LabelTable | None = None, patient_from_name: str | None = None,
+             before_report: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+             ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Apply `--patient-from-name`, then the labels table (its patients win), then `before_report` (ingest
+    hashes identifying ids there), and report duplicate records.
 
     Returns the new metadata and the manifest sections `labels_table`, `patient_from_name` and `duplicates`.
     """
@@ -223,5 +226,7 @@ def annotate(metadata: pd.DataFrame, *, labels: LabelTable | None = None,
         metadata, notes["patient_from_name"] = patients_from_name(metadata, patient_from_name)
     if labels is not None:
         metadata, notes["labels_table"] = join_labels(metadata, labels)
+    if before_report is not None:
+        metadata = before_report(metadata)
     notes["duplicates"] = duplicate_report(metadata)
     return metadata, notes

@@ -96,3 +96,21 @@ def lead_indices(available: Sequence[str], wanted: Sequence[str],
         position.setdefault(normalise_lead_name(name, lead_map), i)
     missing = [n for n in wanted if n not in position]
     return np.array([position.get(n, -1) for n in wanted], dtype=np.int64), missing
+
+
+# The limb leads Einthoven's and Goldberger's relations give from I and II (many carts store I, II, V1-V6 only).
+LIMB_DERIVATIONS: dict[str, tuple[float, float]] = {  # lead -> (weight of I, weight of II)
+    "III": (-1.0, 1.0), "aVR": (-0.5, -0.5), "aVL": (1.0, -0.5), "aVF": (-0.5, 1.0)}
+
+
+def derivable(missing: Sequence[str], available: Sequence[str], lead_map: Mapping[str, str] | None = None) -> bool:
+    """Whether every `missing` lead is a limb lead that I and II (both among `available`) give."""
+    names = {normalise_lead_name(n, lead_map) for n in available}
+    return bool(missing) and {"I", "II"} <= names and all(n in LIMB_DERIVATIONS for n in missing)
+
+
+def derive_limb_leads(lead_i: np.ndarray, lead_ii: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """The limb leads `names` (each a key of LIMB_DERIVATIONS) from leads I and II (same units), stacked:
+    III = II - I, aVR = -(I + II)/2, aVL = I - II/2, aVF = II - I/2."""
+    weights = np.array([LIMB_DERIVATIONS[n] for n in names], dtype=np.float32)  # (derived, 2)
+    return weights @ np.stack([lead_i, lead_ii]).astype(np.float32)

@@ -1,4 +1,5 @@
-"""What every reader hands to ingest: a cheap reference per record, the loaded record, and why a record is bad."""
+"""The reader contract: what every reader (a plugin kind) hands to ingest: a cheap reference per record, the
+loaded record, and why a record is bad. Readers recognise their sources; `ecgcl.data.sources` picks one."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -22,8 +23,10 @@ NAN_VALUES = "NaN values"
 FLAT_LEADS = "flat leads"
 TOO_SHORT = "too short"
 IMPLAUSIBLE_AMPLITUDE = "implausible amplitude"
-SKIP_CATEGORIES = (MISSING_SIGNAL, TRUNCATED_SIGNAL, CORRUPT_HEADER, UNREADABLE, MISSING_LEADS, UNKNOWN_UNIT,
-                   NAN_VALUES, FLAT_LEADS, TOO_SHORT, IMPLAUSIBLE_AMPLITUDE)
+SIGNAL_GAP = "gap in signal"
+NO_WAVEFORM = "no usable waveform"
+SKIP_CATEGORIES = (MISSING_SIGNAL, TRUNCATED_SIGNAL, CORRUPT_HEADER, UNREADABLE, NO_WAVEFORM, MISSING_LEADS,
+                   UNKNOWN_UNIT, NAN_VALUES, SIGNAL_GAP, FLAT_LEADS, TOO_SHORT, IMPLAUSIBLE_AMPLITUDE)
 
 
 @dataclass
@@ -34,18 +37,26 @@ class RecordRef:
     source_path: str
     locator: Any
     meta: dict[str, Any] = field(default_factory=dict)
+    identifying: bool = False  # ids from a clinical file (names, MRNs): ingest hashes them unless told not to
 
 
 @dataclass
 class RawRecord:
     """A loaded record: `signal` is (leads, samples) float32 in the file's lead order, with the lead names as the
-    file writes them; values are in `units` per lead (None: all mV). Ingest converts units and names."""
+    file writes them; values are in `units` per lead (None: all mV). Ingest converts units and names.
+
+    `padding` marks the samples equal to the file's declared padding value (None: the file declares none);
+    ingest decides which of them are padding (runs at the ends or a gap) and which are real values.
+    `notes` are facts for the manifest only (e.g. which waveform groups were ignored), never store columns.
+    """
 
     signal: np.ndarray
     fs: float
     leads: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
     units: list[str] | None = None
+    padding: np.ndarray | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:
@@ -106,23 +117,56 @@ class Skip:
                 "detail": self.detail}
 
 
-class Reader(Protocol):
-    """A data source. `discover` lists records cheaply; `load` reads one (raising BadRecord for bad data).
+class Reader:
+    """A reader: one file format or folder layout (a plugin kind, `register_readers`).
 
-    `parallel` is "process" when a reader is cheap to pickle and parses files (WFDB), "thread" when it holds
-    its data in memory (parquet, numpy). A reader may also offer `probe(ref) -> (fs, samples)`, cheaper than
-    `load` (a header read), which ingest uses to choose the most common rate and length, and
-    `load_many(refs) -> list[RawRecord | BadRecord]`, which reads a run of records at once (HDF5 slices).
+    The class says what it recognises, without being built: `recognises(path, head)` is True for a file that
+    is one of its records (`head`: the file's first 4 KiB, for magic numbers and XML roots) or, for a `layout`
+    reader, for a whole source (a folder layout such as PTB-XL, or a file holding many records). It is built as
+    `Reader(source, files=...)`, where `files` lists the files of a folder walk it claimed (None: the whole
+    source), plus any runtime values its signature names (`fs`, `ptbxl_resolution`, `min_likelihood`).
+
+    An instance lists records cheaply (`discover`) and loads one (`load`, raising BadRecord for bad data), in
+    mV or with `units` per lead, lead names as written (ingest maps aliases) and metadata (`patient_id`,
+    `labels`, `age`, `sex`, `acquired`, `statements`). `parallel` is "process" when it is cheap to pickle and
+    parses files, "thread" when it holds its data in memory. It may offer `probe(ref) -> (fs, samples)`, cheaper
+    than `load`, and `load_many(refs)`, a run of records at once (HDF5 slices).
+
+    `clinical` readers read files that hospitals export: their patient and record ids are hashed by ingest
+    unless `--keep-patient-ids`, and they must never put names or birth dates in `meta`. `requires` names the
+    modules the reader needs and `extra` the pip extra that installs them, so a file of its format without them
+    is one line saying what to install.
     """
 
-    kind: str
-    parallel: str
+    kind: ClassVar[str] = ""
+    parallel: ClassVar[str] = "process"
+    layout: ClassVar[bool] = False
+    clinical: ClassVar[bool] = False
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    priority: ClassVar[int] = 50  # among layout readers, and among file readers claiming one file: lowest first
+    requires: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str] = ""
+    library: ClassVar[str] = ""  # the distribution that parses the format, for the manifest's versions
 
-    def describe(self) -> str: ...
+    @classmethod
+    def recognises(cls, path: Path, head: bytes) -> bool:
+        """Whether `path` is this reader's (see the class docstring); by default, a file with one of `suffixes`."""
+        return path.is_file() and path.suffix.lower() in cls.suffixes
 
-    def discover(self) -> list[RecordRef]: ...
+    @classmethod
+    def mismatch(cls, path: Path) -> str:
+        """Why a file with one of this reader's suffixes is not one of its records ("" when there is nothing
+        useful to say); the error for a source no reader recognises quotes it."""
+        return ""
 
-    def load(self, ref: RecordRef) -> RawRecord: ...
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def discover(self) -> list[RecordRef]:
+        raise NotImplementedError
+
+    def load(self, ref: RecordRef) -> RawRecord:
+        raise NotImplementedError
 
 
 def load_records(reader: Reader, refs: list[RecordRef]) -> list[RawRecord | BadRecord]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ecgcl.data.ptbxl import SUPERCLASSES
+from ecgcl.plugins.readers.ptbxl import SUPERCLASSES
 from ecgcl.tasks import label_sets, one_hot
 from ecgcl.errors import EcgclError
 from ecgcl.interfaces import Task, TaskTargets

@@ -21,8 +21,9 @@ from typing import Any
 
 import pandas as pd
 
-from ecgcl.data.records import RawRecord, RecordRef
-from ecgcl.data.wfdb_reader import find_headers, header_shape, read_wfdb
+from ecgcl.data.records import RawRecord, Reader, RecordRef
+from ecgcl.errors import EcgclError
+from ecgcl.plugins.readers.wfdb import find_headers, header_shape, read_wfdb
 from ecgcl.errors import EcgclError
 
 SUPERCLASSES = ("NORM", "MI", "STTC", "CD", "HYP")  # PTB-XL's diagnostic superclasses, in the standard order
@@ -120,13 +121,25 @@ def ecg_id_of(path: Path) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-class PtbxlReader:
-    """PTB-XL in its official layout: `records100` (lr) or `records500` (hr) plus the database CSVs."""
+class PtbxlReader(Reader):
+    """PTB-XL in its official layout: `records100` (lr) or `records500` (hr) plus the database CSVs.
+
+    `ptbxl_resolution` None takes records500 when the ingest's `fs` is above 100 Hz, else records100.
+    """
 
     kind = "ptbxl"
     parallel = "process"
+    layout = True
+    priority = 10
+    library = "wfdb"
 
-    def __init__(self, root: str | os.PathLike, resolution: str = "lr", min_likelihood: float = 0.0) -> None:
+    @classmethod
+    def recognises(cls, path: Path, head: bytes) -> bool:
+        return is_ptbxl(path)
+
+    def __init__(self, root: str | os.PathLike, fs: float | None = None, ptbxl_resolution: str | None = None,
+                 min_likelihood: float = 0.0) -> None:
+        resolution = ptbxl_resolution or ("hr" if fs is not None and fs > 100 else "lr")
         self.root = Path(root)
         if resolution not in RESOLUTIONS:
             raise EcgclError(f"PTB-XL resolution {resolution!r} unknown; choose lr (100 Hz) or hr (500 Hz)")

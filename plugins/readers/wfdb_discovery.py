@@ -90,6 +90,20 @@ def folder_records(root: Path, workers: int = 8) -> list[Path]:
     return sorted(dict.fromkeys(stems), key=lambda p: p.as_posix())
 
 
+def stems_of(files: list[Path], workers: int = 8) -> list[Path]:
+    """Record stems of files a folder walk found: headers and signal files name their record, RECORDS and list
+    files the records they list (a list file given alone keeps its order, as `wfdb_records` does)."""
+    stems: list[Path] = []
+    for file in files:
+        if is_record_list(file):
+            stems += _listed(file, workers)
+        else:
+            stems.append(file.with_suffix("") if file.suffix.lower() in SIGNAL_SUFFIXES else file)
+    if len(files) == 1 and files[0].name != RECORDS_FILE:
+        return list(dict.fromkeys(stems))
+    return sorted(dict.fromkeys(stems), key=lambda p: p.as_posix())
+
+
 def wfdb_records(source: Path, workers: int = 8) -> tuple[Path, list[Path]]:
     """(base folder for record ids, record stems) for any WFDB source: folder, list file, header, signal file, stem."""
     if source.is_dir():

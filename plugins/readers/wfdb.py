@@ -1,4 +1,5 @@
-"""WFDB records (`.hea` + `.dat`, or `.hea` + `.mat` as in the PhysioNet/CinC challenges) read with `wfdb`.
+"""WFDB records (`.hea` + `.dat`, or `.hea` + `.mat` as in the PhysioNet/CinC challenges) read with `wfdb`
+(Moody & Mark's WFDB format; the `wfdb` package of the MIT Laboratory for Computational Physiology).
 
 Values come back in each lead's header unit (`/mV`, `/uV` ...) with the names as written; ingest converts both.
 
@@ -18,11 +19,12 @@ from typing import Any
 import numpy as np
 import wfdb
 
-from ecgcl.data.discovery import record_id, record_stem, wfdb_records
-from ecgcl.data.header_comments import parse_comments
-from ecgcl.data.records import (CORRUPT_HEADER, TRUNCATED_SIGNAL, UNREADABLE, BadRecord, RawRecord, RecordRef,
-                                check_rate, confined_file)
+from ecgcl.data.records import (CORRUPT_HEADER, TRUNCATED_SIGNAL, UNREADABLE, BadRecord, RawRecord, Reader,
+                                RecordRef, check_rate, confined_file)
 from ecgcl.errors import EcgclError
+from ecgcl.plugins.readers.header_comments import parse_comments
+from ecgcl.plugins.readers.wfdb_discovery import (LIST_SUFFIXES, RECORDS_FILE, SIGNAL_SUFFIXES, is_record_list,
+                                                  record_id, record_stem, stems_of, wfdb_records)
 
 def find_headers(root: Path) -> list[Path]:
     """Every `.hea` under `root` (or `root` itself when it is a header), sorted for a stable record order."""
@@ -170,23 +172,43 @@ def header_shape(record_path: str | os.PathLike) -> tuple[float, int] | None:
     return None
 
 
-class WfdbReader:
-    """WFDB records of a folder (honouring RECORDS files), a list file, or one record; ids are paths relative
-    to the source's folder, without extension."""
+class WfdbReader(Reader):
+    """WFDB records (PhysioNet, CinC challenges): headers, stems, `.mat`/`.dat` records, RECORDS and list files.
+
+    Built on a whole folder (its RECORDS files honoured, else every header), or on the files a folder walk
+    gave it; ids are paths relative to the source's folder, without extension.
+    """
 
     kind = "wfdb"
     parallel = "process"
+    suffixes = (".hea", ".mat", ".dat", *LIST_SUFFIXES, "")
+    priority = 10
+    library = "wfdb"
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike, files: list[Path] | None = None) -> None:
         self.root = Path(root)
+        self.files = files
         if not self.root.exists() and record_stem(self.root) is None:
             raise EcgclError(f"source {self.root} does not exist")
+
+    @classmethod
+    def recognises(cls, path: Path, head: bytes) -> bool:
+        """A header, a signal file or stem with its header beside it, a RECORDS file, or a list of records."""
+        return path.suffix == ".hea" or record_stem(path) is not None or path.name == RECORDS_FILE or (
+            is_record_list(path) and path.suffix.lower() in LIST_SUFFIXES and _lists_records(path))
+
+    @classmethod
+    def mismatch(cls, path: Path) -> str:
+        if path.suffix.lower() in SIGNAL_SUFFIXES:
+            return (f"no WFDB header {path.with_suffix('.hea').name} beside it; .mat/.dat signals are read through "
+                    "their header")
+        return ""
 
     def describe(self) -> str:
         return f"WFDB records under {self.root}"
 
     def discover(self) -> list[RecordRef]:
-        base, stems = wfdb_records(self.root)
+        base, stems = wfdb_records(self.root) if self.files is None else (self.root, stems_of(self.files))
         refs = []
         for stem in stems:
             rel = record_id(stem, base)
@@ -198,3 +220,18 @@ class WfdbReader:
 
     def load(self, ref: RecordRef) -> RawRecord:
         return read_wfdb(ref.locator)
+
+
+def _lists_records(path: Path) -> bool:
+    """A text file whose first entry names a WFDB record or a folder (a list file, not free text)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                entry = line.strip()
+                if entry and not entry.startswith("#"):
+                    target = Path(entry) if Path(entry).is_absolute() else path.parent / entry
+                    return entry.endswith("/") or target.is_dir() or record_stem(target) is not None or \
+                        target.suffix.lower() in SIGNAL_SUFFIXES
+    except OSError:
+        return False
+    return False

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgcl.data.records import CORRUPT_HEADER, BadRecord, RawRecord, RecordRef
+from ecgcl.data.records import CORRUPT_HEADER, BadRecord, RawRecord, Reader, RecordRef
 from ecgcl.errors import EcgclError
 
 HDF5_SUFFIXES = ("hdf5", "h5")
@@ -98,11 +98,20 @@ def trim_padding(tracings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pad, total - pad
 
 
-class Code15Reader:
+class Code15Reader(Reader):
     """CODE-15 HDF5 parts (one file or a folder of them) with `exams.csv` for patients and labels."""
 
     kind = "code15"
     parallel = "process"
+    layout = True
+    priority = 20
+    requires = ("h5py",)
+    extra = "hdf5"
+    library = "h5py"
+
+    @classmethod
+    def recognises(cls, path: Path, head: bytes) -> bool:
+        return is_code15(path)
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)

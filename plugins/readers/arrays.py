@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ecgcl.data.leads import STANDARD_LEADS
-from ecgcl.data.records import TRUNCATED_SIGNAL, BadRecord, RawRecord, RecordRef
+from ecgcl.data.records import TRUNCATED_SIGNAL, BadRecord, RawRecord, Reader, RecordRef
 from ecgcl.errors import EcgclError
 
 ARRAY_SUFFIXES = (".npy", ".npz")
@@ -83,11 +83,15 @@ def _read_sidecar(path: Path) -> pd.DataFrame:
         raise EcgclError(f"{path} is not a readable metadata CSV: {type(error).__name__}: {error}") from None
 
 
-class NumpyReader:
+class NumpyReader(Reader):
     """A (records, leads, samples) array from `.npy` (memory-mapped) or `.npz`, with its sidecar metadata CSV."""
 
     kind = "numpy"
     parallel = "thread"
+    layout = True
+    priority = 30
+    suffixes = ARRAY_SUFFIXES
+    library = "numpy"
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
@@ -137,11 +141,17 @@ class NumpyReader:
         return RawRecord(np.asarray(self.signals[row], dtype=np.float32), float(self.rates[row]), self.leads)
 
 
-class ParquetReader:
+class ParquetReader(Reader):
     """A parquet table with one list column per lead; lead arrays are decoded once, then sliced per record."""
 
     kind = "parquet"
     parallel = "thread"
+    layout = True
+    priority = 30
+    suffixes = PARQUET_SUFFIXES
+    requires = ("pyarrow",)
+    extra = "parquet"
+    library = "pyarrow"
 
     def __init__(self, path: str | os.PathLike) -> None:
         try:

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from ecgcl.data.records import RecordRef
-from ecgcl.data.wfdb_reader import WfdbReader
+from ecgcl.plugins.readers.wfdb import WfdbReader
 from ecgcl.errors import EcgclError
 
 RECORD_LIST = "record_list.csv"
@@ -56,7 +56,13 @@ class MimicEcgReader(WfdbReader):
     """The MIMIC-IV-ECG tree with `record_list.csv`: WFDB records with their patients (the list is read in
     `discover` only, so the reader stays small when it is sent to worker processes)."""
 
-    kind = "mimic-iv-ecg"
+    kind = "mimic_iv_ecg"
+    layout = True
+    priority = 20
+
+    @classmethod
+    def recognises(cls, path: Path, head: bytes) -> bool:
+        return is_mimic_ecg(path)
 
     def describe(self) -> str:
         return f"MIMIC-IV-ECG records under {self.root}"
