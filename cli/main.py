@@ -20,6 +20,31 @@ class EcgclGroup(click.Group):
     Ctrl-C (or SIGTERM) into one line and exit code 130 (143): the command's own `interrupt_message` if it
     has one, else the training one (work is saved per epoch, so a rerun resumes)."""
 
+    plugins_added = False
+
+    def add_plugin_commands(self) -> None:
+        """Commands of installed plugins (`register_commands`), added the first time the full list is needed,
+        so `ecgcl ingest ...` does not load every plugin just to run."""
+        if not self.plugins_added:
+            self.plugins_added = True
+            from importlib.metadata import entry_points
+
+            from ecgcl.manager import ENTRY_POINT_GROUP, get_plugin_manager
+
+            if entry_points(group=ENTRY_POINT_GROUP):  # no third-party plugin: nothing to load
+                get_plugin_manager().add_commands(self)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self.add_plugin_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None:
+            self.add_plugin_commands()
+            command = super().get_command(ctx, name)
+        return command
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)

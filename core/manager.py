@@ -46,10 +46,13 @@ class PluginManager:
         self.pm.add_hookspecs(hookspecs)
         self.registry = Registry()
         self.failures: list[PluginFailure] = []
+        self.sources: dict[str, Source] = {}
+        self.strict = False
 
     def register(self, plugin: Any, name: str, source: Source) -> None:
         """Register one plugin and run its hooks; on any error undo what it did and re-raise."""
         self.pm.register(plugin, name=name)
+        self.sources[name] = source
         try:
             self.pm.check_pending()
             self.registry.current_source = source
@@ -60,6 +63,7 @@ class PluginManager:
         except BaseException:
             self.registry.remove_source(source.name)
             self.pm.unregister(plugin)
+            self.sources.pop(name, None)
             raise
         finally:
             self.registry.current_source = Source("unknown", "")
@@ -81,7 +85,7 @@ class PluginManager:
     def load_entry_points(self) -> None:
         """Load third-party plugins one by one, recording (or, when strict, raising) each failure."""
         disabled = {canonical_name(n) for n in os.environ.get("ECGCL_DISABLE_PLUGINS", "").split(",") if n.strip()}
-        strict = os.environ.get("ECGCL_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
+        strict = self.strict = os.environ.get("ECGCL_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
         for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
             distribution, version = _distribution_of(entry_point)
             if canonical_name(entry_point.name) in disabled or canonical_name(distribution) in disabled:
@@ -96,6 +100,29 @@ class PluginManager:
                     raise PluginLoadError(
                         f"plugin {failure.name!r} ({distribution} {version}) failed to load: {failure.error}"
                     ) from error
+                self.failures.append(failure)
+
+
+    def add_commands(self, group: Any) -> None:
+        """Let every plugin add its click commands to `group` (`register_commands`). A hook that fails, or that
+        replaces a command already there, is undone and recorded as a failure (raised when strict)."""
+        for impl in self.pm.hook.register_commands.get_hookimpls():
+            name = self.pm.get_name(impl.plugin) or ""
+            source = self.sources.get(name, Source(name, ""))
+            before = dict(group.commands)
+            try:
+                impl.function(cli=group)
+                replaced = sorted(n for n, command in before.items() if group.commands.get(n) is not command)
+                if replaced:
+                    raise PluginLoadError(f"command(s) {', '.join(replaced)} already exist")
+            except (Exception, SystemExit) as error:
+                group.commands.clear()
+                group.commands.update(before)
+                failure = PluginFailure(source.plugin or name, source.name, source.version,
+                                        "register_commands: " + _describe(error))
+                if self.strict:
+                    raise PluginLoadError(f"plugin {failure.name!r} ({failure.distribution}) failed to add its "
+                                          f"commands: {failure.error}") from error
                 self.failures.append(failure)
 
 

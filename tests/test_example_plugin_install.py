@@ -103,7 +103,7 @@ def test_installed_plugin_is_listed_with_its_source(plugin_venv):
     for key in (("augmentation", "baseline_wander"), ("encoder", "gap_cnn"), ("task", "age_at_least"),
                 ("objective", "simsiam")):
         assert components[key]["source"] == "ecgcl-example-plugin"
-        assert components[key]["version"] == "0.3.0"
+        assert components[key]["version"] == "0.4.0"
     params = {p["name"]: p for p in components[("augmentation", "baseline_wander")]["parameters"]}
     assert params["fs"]["runtime"] and not params["amplitude"]["runtime"]
 
@@ -169,3 +169,38 @@ def test_installed_objective_plugin_pretrains_through_ecgcl_run(plugin_venv, tmp
     (last,) = out.glob("repeats/**/pretrain.last.pt")
     state = load_checkpoint(last)["objective"]
     assert {"projection.0.weight", "predictor.0.weight"} <= set(state)  # SimSiam's heads were trained and saved
+
+
+def test_installed_reader_and_command_work_like_built_ins(plugin_venv, tmp_path):
+    """A pip-installed reader ingests its format (mixed with WFDB in one folder) and a pip-installed command runs."""
+    import numpy as np
+    import wfdb
+
+    from ecgcl.data.store import open_store
+
+    rng = np.random.default_rng(0)
+    time = np.arange(1000) / 100
+    beats = np.sin(2 * np.pi * 1.2 * time) ** 15
+    leads = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for index in range(3):
+        signal = np.stack([beats * (0.5 + 0.1 * k) for k in range(12)]) + rng.normal(0, 0.01, (12, 1000))
+        rows = "\n".join(",".join(f"{1000 * v:.1f}" for v in column) for column in signal.T)
+        (folder / f"cart_{index}.csv").write_text("# fs=100\n" + ",".join(leads) + "\n" + rows + "\n")
+    wfdb.wrsamp("rec", fs=100, units=["mV"] * 12, sig_name=leads, p_signal=signal.T, fmt=["16"] * 12,
+                write_dir=str(folder))
+    (folder / "labels.csv").write_text("record_id,labels\ncart_0,AF\n")
+    out = tmp_path / "store"
+    result = ecgcl_cli(plugin_venv, "ingest", folder, out, "--labels", folder / "labels.csv", "--quiet")
+    assert result.returncode == 0, result.stdout + result.stderr
+    store = open_store(out)
+    assert sorted(store.metadata["format"]) == ["csv_leads", "csv_leads", "csv_leads", "wfdb"]
+    np.testing.assert_allclose(store.signals[store.metadata["record_id"].tolist().index("cart_2")], signal, atol=1e-3)
+    assert store.manifest["unrecognised_files"]["files"] == ["labels.csv"]
+    readers = json.loads(ecgcl_cli(plugin_venv, "list-plugins", "--kind", "reader", "--json").stdout)["components"]
+    assert {c["name"]: c["source"] for c in readers}["csv_leads"] == "ecgcl-example-plugin"
+    summary = ecgcl_cli(plugin_venv, "store-summary", out)
+    assert summary.returncode == 0, summary.stderr
+    assert summary.stdout.splitlines()[0] == "4 records, 4 patients" and "AF\t1 records\t1 patients" in summary.stdout
+    assert "store-summary" in ecgcl_cli(plugin_venv, "--help").stdout

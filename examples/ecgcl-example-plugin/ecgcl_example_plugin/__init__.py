@@ -1,5 +1,8 @@
 """An example ecgcl plugin: the module itself is the pluggy plugin, found through the `ecgcl` entry point.
 
+Besides the components below it adds a reader (`csv_reader`: one CSV per record) and a command
+(`commands`: `ecgcl store-summary STORE`).
+
 The augmentation and the encoder work in physical units and take the store's sampling rate from the runtime: a
 factory parameter named `fs` (likewise `leads`, `length`, `in_leads`, `device`) is filled by ecgcl, never by the
 user. The SimSiam objective likewise names `embed_dim`, `augmentation` and `projection_dim`, which ecgcl passes.
@@ -147,3 +150,17 @@ def register_tasks(registry):
 @ecgcl.hookimpl
 def register_objectives(registry):
     registry.add("simsiam", SimSiam, kind="objective")
+
+
+@ecgcl.hookimpl
+def register_readers(registry):
+    from ecgcl_example_plugin.csv_reader import CsvLeadsReader
+
+    registry.add("csv_leads", CsvLeadsReader, kind="reader")
+
+
+@ecgcl.hookimpl
+def register_commands(cli):
+    from ecgcl_example_plugin.commands import store_summary
+
+    cli.add_command(store_summary)

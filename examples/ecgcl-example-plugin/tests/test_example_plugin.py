@@ -23,6 +23,33 @@ def test_registers_one_augmentation_one_encoder_one_task_and_one_objective():
     assert registry.names("encoder") == ["gap_cnn"]
     assert registry.names("task") == ["age_at_least"]
     assert registry.names("objective") == ["simsiam"]
+    assert registry.names("reader") == ["csv_leads"]
+
+
+def _write_csv(path, signal, header="I,II,V1 [mV]", rate_line="# fs=250\n"):
+    import numpy as np
+
+    rows = "\n".join(",".join(f"{v:.6f}" for v in column) for column in np.asarray(signal).T)
+    path.write_text(rate_line + header + "\n" + rows + "\n")
+
+
+def test_csv_reader_recognises_lead_tables_only_and_reads_units(tmp_path):
+    import numpy as np
+
+    from ecgcl_example_plugin.csv_reader import CsvLeadsReader
+
+    signal = np.vstack([np.sin(np.linspace(0, 20, 500)) * 800, np.cos(np.linspace(0, 20, 500)) * 600,
+                        np.sin(np.linspace(0, 9, 500))])
+    _write_csv(tmp_path / "r1.csv", signal)
+    (tmp_path / "labels.csv").write_text("record_id,labels\nr1,AF\n")
+    head = (tmp_path / "r1.csv").read_bytes()[:4096]
+    assert CsvLeadsReader.recognises(tmp_path / "r1.csv", head)
+    assert not CsvLeadsReader.recognises(tmp_path / "labels.csv", (tmp_path / "labels.csv").read_bytes())
+    reader = CsvLeadsReader(tmp_path, files=[tmp_path / "r1.csv"])
+    (ref,) = reader.discover()
+    record = reader.load(ref)
+    assert record.fs == 250 and record.leads == ["I", "II", "V1"] and record.units == ["uV", "uV", "mV"]
+    np.testing.assert_allclose(record.signal, signal, atol=1e-5)
 
 
 def test_age_task_targets():
