@@ -57,12 +57,16 @@ def ingest(source: str, out: str, labels: str | None, id_column: str | None, lab
            patient_column: str | None, merge_labels: bool, quiet: bool, **values: Any) -> None:
     """Ingest records from SOURCE into a store at OUT.
 
-    SOURCE: a PTB-XL, CODE-15 (HDF5 + exams.csv), MIMIC-IV-ECG (record_list.csv) or WFDB folder (RECORDS files
-    honoured), a record list (RECORDS, .txt), a .hea/.mat record or record stem, a .npy/.npz or .parquet file.
+    SOURCE: a file or folder any reader recognises (`ecgcl list-plugins --kind reader`): PTB-XL, CODE-15,
+    MIMIC-IV-ECG, WFDB folders (RECORDS honoured), record lists, .hea/.mat records, .npy/.npz, .parquet, and with
+    `pip install 'ecgcl[formats]'` DICOM, GE MUSE XML, HL7 aECG, Philips XML, SCP-ECG and EDF. A folder may mix
+    formats; files no reader recognises are counted and listed, never read.
 
-    Bad records (missing or truncated signal files, corrupt headers, missing leads, unknown units, NaNs, flat
-    leads, too short) are skipped, counted and listed in OUT/manifest.json. Labels come from WFDB `#Dx:` header
-    lines (SNOMED-CT codes as abbreviations), the PTB-XL database, or a table given with --labels.
+    Bad records (missing or truncated signal files, corrupt headers, missing leads, unknown units, NaNs, gaps,
+    flat leads, too short) are skipped, counted and listed in OUT/manifest.json. Labels come from WFDB `#Dx:`
+    header lines (SNOMED-CT codes as abbreviations), the PTB-XL database, a clinical file's statements
+    (--statements-as-labels), or a table given with --labels. Patient and record ids of clinical files are
+    stored as keyed hashes (key in OUT.salt) unless --keep-patient-ids.
     """
     from rich.console import Console
 
@@ -150,4 +154,22 @@ def choice_lines(manifest: dict) -> list[tuple[str, str]]:
                                  f"{manifest['counts']['written']} records"))
     if manifest["counts"].get("padded_rows"):
         lines.append(("padded rows", f"{manifest['counts']['padded_rows']} (valid_samples gives the real length)"))
+    if "derived_leads" in manifest:
+        lines.append(("derived leads", f"{manifest['derived_leads']['count']} record(s) stored without some limb "
+                                       "leads; they were derived from I and II (derived_leads column)"))
+    if "padding" in manifest:
+        lines.append(("padding", f"{manifest['padding']['count']} record(s) with padding runs (cropped at the ends"
+                                 "; gaps zero-filled under --pad)"))
+    if "ignored_groups" in manifest:
+        lines.append(("median beats", f"{manifest['ignored_groups']['count']} record(s) also hold median beats; "
+                                      "only the rhythm waveform was read"))
+    if "unrecognised_files" in manifest:
+        files = manifest["unrecognised_files"]["files"]
+        lines.append(("unrecognised files", f"{len(files)} not read (e.g. {', '.join(files[:3])}); listed in "
+                                            "manifest.json"))
+    privacy = manifest.get("privacy")
+    if privacy:
+        lines.append(("patient privacy", f"ids of {privacy['identifying_records']} clinical record(s) "
+                      + (f"hashed with the key in {privacy['key']}" if privacy["hashed"] else "kept as written")
+                      + "; names and birth dates never read"))
     return lines

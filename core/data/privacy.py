@@ -56,7 +56,7 @@ class Pseudonymiser:
         if len(key) < 16:
             raise EcgclError(f"salt file {path} holds {len(key)} bytes; remove it (a new one is made) or give "
                              "--patient-salt")
-        return cls(key, str(path))
+        return cls(key, str(path.resolve()))
 
     @property
     def active(self) -> bool:
