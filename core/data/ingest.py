@@ -287,7 +287,6 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, options: IngestOpt
     workers = max(1, o.workers if o.workers is not None else min(os.cpu_count() or 1, 8))
     workers = min(workers, len(_chunks(len(refs), workers)))
     identifying = sum(ref.identifying for ref in refs)
-    privacy = Pseudonymiser.for_store(out, salt=o.patient_salt, keep=o.keep_patient_ids, needed=bool(identifying))
 
     n = len(refs)
     rows: list[pd.DataFrame] = []
@@ -296,6 +295,8 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, options: IngestOpt
     started = time.perf_counter()
     with ExitStack() as stack:
         writer = stack.enter_context(StoreWriter(out, len(plan.leads), plan.samples, overwrite=o.overwrite))
+        privacy = Pseudonymiser.for_store(out, salt=o.patient_salt, keep=o.keep_patient_ids,
+                                          needed=bool(identifying))
         reporter.stage("ingest", n)
         done = 0
         chunks = stack.enter_context(closing(_run_chunks(reader, refs, plan, workers)))  # stops workers on errors
@@ -332,6 +333,7 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, options: IngestOpt
         manifest.update(_record_facts(refs, records, privacy))
         if identifying:
             manifest["privacy"] = privacy.manifest(identifying)
+            manifest["source"] = _hidden_source(source, privacy)
         if opened.unrecognised:
             manifest["unrecognised_files"] = _unrecognised(opened.unrecognised, Path(source), privacy)
         path = writer.finish(metadata, {**manifest, **notes})
@@ -400,6 +402,15 @@ def _record_facts(refs: Sequence[RecordRef], records: dict[int, dict[str, Any]],
         if found:
             sections[key] = {"rule": rule, "count": len(found), "records": found}
     return sections
+
+
+def _hidden_source(source, privacy: Pseudonymiser) -> str:
+    """The manifest's source: a clinical file named as the source (its name is often a patient id) becomes a
+    token with its suffix when ids are hashed; a folder is kept as given."""
+    path = Path(source).resolve()
+    if not privacy.active or path.is_dir():
+        return str(path)
+    return str(path.parent / (privacy.token(path.name, "f") + path.suffix.lower()))
 
 
 def _unrecognised(files: Sequence[Path], root: Path, privacy: Pseudonymiser) -> dict[str, Any]:
