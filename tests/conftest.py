@@ -160,3 +160,15 @@ def _losses_over_steps(objective, view, batch, *, steps: int, lr: float) -> list
 def losses_over_steps():
     """`_losses_over_steps`, for the learning tests of every objective."""
     return _losses_over_steps
+
+
+@pytest.fixture(scope="session")
+def clinical():
+    """`tests/clinical_files.py`: DICOM and GE MUSE XML files built from the real ECG that pydicom ships."""
+    import importlib.util
+
+    pytest.importorskip("pydicom")
+    spec = importlib.util.spec_from_file_location("clinical_files", Path(__file__).with_name("clinical_files.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -17,27 +16,8 @@ from ecgcl.cli.main import cli  # noqa: E402
 from ecgcl.data.store import open_store  # noqa: E402
 
 
-def _archive(folder, copies: int = 24) -> None:
-    """`copies` DICOM files of 12 patients (two ECGs each); odd patients' second statement says ABNORMAL."""
-    from pydicom.data import get_testdata_file
-
-    rng = np.random.default_rng(0)
-    original = pydicom.dcmread(get_testdata_file("waveform_ecg.dcm"))
-    codes = np.frombuffer(original.WaveformSequence[0].WaveformData, dtype="<i2").reshape(10000, 12)
-    folder.mkdir()
-    for index in range(copies):
-        ds = original.copy()
-        patient = index // 2
-        ds.PatientID = f"MRN{patient:05d}"
-        ds.PatientName = f"DOE^PATIENT{patient}"
-        scaled = codes * (0.8 + 0.4 * rng.random()) + rng.normal(0, 3, codes.shape)
-        ds.WaveformSequence[0].WaveformData = np.clip(scaled, -32767, 32767).astype("<i2").tobytes()
-        ds.WaveformAnnotationSequence[1].UnformattedTextValue = "ECG ANORMALE" if patient % 2 else "ECG NORMALE"
-        ds.save_as(folder / f"MRN{patient:05d}_{index % 2}.dcm")
-
-
-def test_dicom_archive_to_store_to_protocol(tmp_path):
-    _archive(tmp_path / "export")
+def test_dicom_archive_to_store_to_protocol(tmp_path, clinical):
+    clinical.dicom_archive(tmp_path / "export", 24)
     out = tmp_path / "stores" / "hospital"
     outcome = CliRunner().invoke(cli, ["ingest", str(tmp_path / "export"), str(out), "--fs", "500",
                                        "--statements-as-labels", "--quiet"])
