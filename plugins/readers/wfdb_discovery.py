@@ -11,13 +11,11 @@ LIST.txt`): one path per line, relative to the list's folder; blank lines and `#
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ecgcl.data.sources import RECORDS_FILE, walk_files
 from ecgcl.errors import EcgclError
 
-RECORDS_FILE = "RECORDS"
 SIGNAL_SUFFIXES = (".hea", ".mat", ".dat")
 LIST_SUFFIXES = (".txt", ".lst", ".list", ".records")
 
@@ -55,39 +53,11 @@ def _listed(list_file: Path, workers: int) -> list[Path]:
     return stems
 
 
-def _scan(folder: Path) -> tuple[list[Path], list[Path], Path | None]:
-    """One folder: its headers, its sub-folders (hidden ones skipped) and its RECORDS file if any."""
-    headers, subfolders = [], []
-    try:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                if entry.is_dir():
-                    subfolders.append(Path(entry.path))
-                elif entry.name == RECORDS_FILE and entry.is_file():
-                    return [], [], Path(entry.path)
-                elif entry.name.endswith(".hea"):
-                    headers.append(Path(entry.path))
-    except OSError as error:
-        raise EcgclError(f"cannot list folder {folder}: {error}") from None
-    return headers, subfolders, None
-
-
 def folder_records(root: Path, workers: int = 8) -> list[Path]:
-    """Record stems under a folder: those its RECORDS file lists, else every header, walked level by level."""
-    stems: list[Path] = []
-    frontier = [root]
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        while frontier:
-            next_frontier: list[Path] = []
-            for headers, subfolders, records in pool.map(_scan, frontier):
-                if records is not None:
-                    stems += _listed(records, workers)
-                stems += [h.with_suffix("") for h in headers]
-                next_frontier += subfolders
-            frontier = next_frontier
-    return sorted(dict.fromkeys(stems), key=lambda p: p.as_posix())
+    """Record stems under a folder: those its RECORDS file lists, else every header, walked level by level
+    (`ecgcl.data.sources.walk_files`, which stops at a folder's RECORDS file)."""
+    files = [f for f in walk_files(root, workers) if f.suffix == ".hea" or f.name == RECORDS_FILE]
+    return sorted(dict.fromkeys(stems_of(files, workers)), key=lambda p: p.as_posix())
 
 
 def stems_of(files: list[Path], workers: int = 8) -> list[Path]:
