@@ -164,7 +164,8 @@ def losses_over_steps():
 
 @pytest.fixture(scope="session")
 def clinical():
-    """`tests/clinical_files.py`: DICOM and GE MUSE XML files built from the real ECG that pydicom ships."""
+    """`tests/clinical_files.py`: DICOM, MUSE XML, HL7 aECG, Philips XML and SCP-ECG files built from the real ECG
+    that pydicom ships."""
     import importlib.util
 
     pytest.importorskip("pydicom")

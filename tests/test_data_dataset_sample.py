@@ -61,7 +61,7 @@ def test_sample_store_is_real_labelled_ptbxl(tmp_path, monkeypatch):
 
 
 def test_sample_matches_the_shared_ptbxl_records(ptbxl_dir):
-    from ecgcl.plugins.readers.wfdb import read_wfdb
+    from ecgcl.plugins.readers.wfdb_files import read_wfdb
 
     signals, table = decode()
     for row in (0, len(table) // 2, len(table) - 1):

@@ -13,7 +13,7 @@ from ecgcl.errors import EcgclError
 @pytest.fixture
 def real_signals(ptbxl_dir):
     """Eight real 100 Hz records as (8, 12, 1000) mV, read through the ingest of the shared subset."""
-    from ecgcl.plugins.readers.wfdb import read_wfdb
+    from ecgcl.plugins.readers.wfdb_files import read_wfdb
 
     return np.stack([read_wfdb(ptbxl_dir / "records100" / "00000" / f"{i:05d}_lr").signal for i in range(1, 9)])
 

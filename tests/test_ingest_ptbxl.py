@@ -15,7 +15,7 @@ from ecgcl.data.leads import STANDARD_LEADS, normalise_lead_name
 from ecgcl.plugins.readers.ptbxl import load_statements
 from ecgcl.data.store import open_store
 from ecgcl.tasks import task_targets
-from ecgcl.plugins.readers.wfdb import read_wfdb
+from ecgcl.plugins.readers.wfdb_files import read_wfdb
 
 
 @pytest.fixture(scope="module")

@@ -91,7 +91,10 @@ def infer_rate_and_length(reader: Reader, refs: Sequence[RecordRef], fs: float |
         return fs, length, chosen
     shapes = probe_shapes(reader, refs)
     if not shapes:
-        raise EcgclError(f"could not read any record of {reader.describe()} to infer --fs/--length; give both options")
+        first = load_records(reader, list(refs[:1]))[0]
+        why = f" (the first: {first.category}: {first.detail})" if isinstance(first, BadRecord) else ""
+        raise EcgclError(f"could not read any record of {reader.describe()} to infer --fs/--length{why}; give both "
+                         "options")
     if fs is None:
         fs, differ = most_common([float(f) for f, _ in shapes])
         chosen["fs"] = {"value": fs, "rule": "most common sampling rate", "probed": len(shapes), "differ": differ}

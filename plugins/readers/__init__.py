@@ -8,10 +8,12 @@ Research layouts: `wfdb` (PhysioNet/CinC WFDB records, alias `cinc`), `ptbxl`, `
 from __future__ import annotations
 
 import ecgcl
-from ecgcl.plugins.readers.arrays import NumpyReader, ParquetReader
+from ecgcl.plugins.readers.arrays import NumpyReader
+from ecgcl.plugins.readers.parquet import ParquetReader
 from ecgcl.plugins.readers.code15 import Code15Reader
 from ecgcl.plugins.readers.dicom import DicomReader
-from ecgcl.plugins.readers.exports import EdfReader, HL7aECGReader, MuseXmlReader, PhilipsXmlReader, ScpEcgReader
+from ecgcl.plugins.readers.edf import EdfReader
+from ecgcl.plugins.readers.exports import HL7aECGReader, MuseXmlReader, PhilipsXmlReader, ScpEcgReader
 from ecgcl.plugins.readers.mimic import MimicEcgReader
 from ecgcl.plugins.readers.ptbxl import PtbxlReader
 from ecgcl.plugins.readers.wfdb import WfdbReader

@@ -1,4 +1,5 @@
-"""Records held as arrays: numpy `.npy`/`.npz` with a sidecar CSV, and parquet tables with one list column per lead.
+"""Records held as arrays: numpy `.npy`/`.npz` with a sidecar CSV (and the table-to-records rule the parquet
+reader shares).
 
 numpy: `signals` shaped (records, leads, samples) in mV, in `X.npy` or as the `signals` entry of `X.npz`
 (which may also hold `leads` and `fs`). The sidecar `X.csv` (or `metadata.csv` beside it) has one row per record
@@ -20,11 +21,10 @@ import numpy as np
 import pandas as pd
 
 from ecgcl.data.leads import STANDARD_LEADS
-from ecgcl.data.records import TRUNCATED_SIGNAL, BadRecord, RawRecord, Reader, RecordRef
+from ecgcl.data.records import RawRecord, Reader, RecordRef
 from ecgcl.errors import EcgclError
 
 ARRAY_SUFFIXES = (".npy", ".npz")
-PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 def _labels_text(value: Any) -> str:
@@ -33,7 +33,7 @@ def _labels_text(value: Any) -> str:
     return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
-def _refs_from_table(table: pd.DataFrame, source_name: str, fs: float | None) -> tuple[list[RecordRef], np.ndarray]:
+def refs_from_table(table: pd.DataFrame, source_name: str, fs: float | None) -> tuple[list[RecordRef], np.ndarray]:
     """RecordRefs (locator = row number) and the per-record sampling rate from a metadata table."""
     n = len(table)
     for column in ("record_id", "patient_id", "fs"):
@@ -128,7 +128,7 @@ class NumpyReader(Reader):
         table = _read_sidecar(sidecar) if sidecar else pd.DataFrame(index=range(self.signals.shape[0]))
         if len(table) != self.signals.shape[0]:
             raise EcgclError(f"{sidecar}: {len(table)} rows but {self.signals.shape[0]} records in {self.path.name}")
-        self.refs, self.rates = _refs_from_table(table, self.path.name, fs)
+        self.refs, self.rates = refs_from_table(table, self.path.name, fs)
 
     def describe(self) -> str:
         return f"numpy array {self.path}"
@@ -139,59 +139,3 @@ class NumpyReader(Reader):
     def load(self, ref: RecordRef) -> RawRecord:
         row = int(ref.locator)
         return RawRecord(np.asarray(self.signals[row], dtype=np.float32), float(self.rates[row]), self.leads)
-
-
-class ParquetReader(Reader):
-    """A parquet table with one list column per lead; lead arrays are decoded once, then sliced per record."""
-
-    kind = "parquet"
-    parallel = "thread"
-    layout = True
-    priority = 30
-    suffixes = PARQUET_SUFFIXES
-    requires = ("pyarrow",)
-    extra = "parquet"
-    library = "pyarrow"
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        try:
-            import pyarrow.parquet as pq
-            import pyarrow.types as pat
-        except ImportError:
-            raise EcgclError("reading parquet needs pyarrow: pip install 'ecgcl[parquet]'") from None
-        self.path = Path(path)
-        try:
-            table = pq.read_table(self.path)
-        except Exception as error:  # noqa: BLE001  (pyarrow raises its own error types for bad files)
-            raise EcgclError(f"{self.path} is not a readable parquet file: {error}") from None
-        def numeric_list(name: str) -> bool:
-            kind = table.schema.field(name).type
-            return ((pat.is_list(kind) or pat.is_large_list(kind)) and name not in ("labels", "record_id", "patient_id")
-                    and (pat.is_floating(kind.value_type) or pat.is_integer(kind.value_type)))
-
-        lead_columns = [c for c in table.column_names if numeric_list(c)]
-        if not lead_columns:
-            raise EcgclError(f"{self.path}: no numeric list columns; expected one list column per lead (I, II, ..., V6)")
-        self.leads = list(lead_columns)
-        self.values: list[np.ndarray] = []
-        self.offsets: list[np.ndarray] = []
-        for column in lead_columns:
-            array = table.column(column).combine_chunks()
-            self.values.append(array.values.to_numpy(zero_copy_only=False).astype(np.float32))
-            self.offsets.append(array.offsets.to_numpy())
-        meta = table.drop_columns(lead_columns).to_pandas()
-        self.refs, self.rates = _refs_from_table(meta, self.path.name, None)
-
-    def describe(self) -> str:
-        return f"parquet table {self.path}"
-
-    def discover(self) -> list[RecordRef]:
-        return self.refs
-
-    def load(self, ref: RecordRef) -> RawRecord:
-        row = int(ref.locator)
-        lengths = {int(o[row + 1] - o[row]) for o in self.offsets}
-        if len(lengths) != 1:
-            raise BadRecord(TRUNCATED_SIGNAL, f"leads have different lengths {sorted(lengths)}")
-        signal = np.stack([v[o[row]:o[row + 1]] for v, o in zip(self.values, self.offsets)])
-        return RawRecord(signal, float(self.rates[row]), self.leads)

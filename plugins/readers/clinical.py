@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ecgcl.data.records import NO_WAVEFORM, UNKNOWN_UNIT, BadRecord, RawRecord, Reader, RecordRef
+from ecgcl.data.records import NO_WAVEFORM, UNKNOWN_UNIT, UNREADABLE, BadRecord, RawRecord, Reader, RecordRef
 from ecgcl.plugins.readers.header_comments import SEXES
 from ecgcl.plugins.readers.statements import diagnostic_statements
 
@@ -74,12 +74,21 @@ class ClinicalFileReader(Reader):
         return refs
 
     def parse(self, path: Path):
-        """The ecgdatakit record of one file, in mV where the file gives a scale (warnings kept out of the way)."""
+        """The ecgdatakit record of one file, in mV where the file gives a scale (warnings kept out of the way,
+        except a stored checksum that does not match the bytes: ecgdatakit only warns, the file is damaged, a skip)."""
         from ecgdatakit import FileParser
+        from ecgdatakit.exceptions import ChecksumWarning
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return FileParser.parse(path, units="mV")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                record = FileParser.parse(path, units="mV")
+            except Exception as error:  # noqa: BLE001  (its message names the file, often a patient id)
+                raise BadRecord(UNREADABLE, _without_name(f"{type(error).__name__}: {error}", path)) from None
+        damaged = [str(w.message) for w in caught if issubclass(w.category, ChecksumWarning)]
+        if damaged:
+            raise BadRecord(UNREADABLE, _without_name("checksum mismatch (damaged file): " + "; ".join(damaged), path))
+        return record
 
     def load(self, ref: RecordRef) -> RawRecord:
         record = self.parse(Path(ref.locator))
@@ -128,3 +137,10 @@ def clinical_meta(record: Any) -> dict[str, Any]:
 def _head(path: Path) -> bytes:
     with open(path, "rb") as handle:
         return handle.read(4096)
+
+
+def _without_name(message: str, path: Path) -> str:
+    """`message` with the file's path and name replaced by `<file>` (a file name is often a patient id)."""
+    for name in (str(path), path.name):
+        message = message.replace(name, "<file>")
+    return message

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ecgcl.data.leads import STANDARD_LEADS, normalise_lead_name
-from ecgcl.data.records import MISSING_LEADS, NO_WAVEFORM, BadRecord, RawRecord, RecordRef
+from ecgcl.data.records import CORRUPT_HEADER, MISSING_LEADS, NO_WAVEFORM, BadRecord, RawRecord, RecordRef
 from ecgcl.data.units import UNIT_TO_MV, unit_key
 from ecgcl.plugins.readers.clinical import ClinicalFileReader
 
@@ -31,6 +31,7 @@ class DicomReader(ClinicalFileReader):
     suffixes = (".dcm", ".dicom", "")
     priority = 20
     requires = ("ecgdatakit", "pydicom")
+    library = "ecgdatakit,pydicom"
     parser = "dicom_waveform:DICOMWaveformParser"
 
     @classmethod
@@ -47,30 +48,61 @@ class DicomReader(ClinicalFileReader):
         if not any(normalise_lead_name(lead.label) in STANDARD_LEADS for lead in leads):
             raise BadRecord(MISSING_LEADS, f"{sop} with channels {', '.join(lead.label for lead in leads)}: none "
                                            "is an ECG lead")
+        import pydicom
+
+        dataset = pydicom.dcmread(path)
+        check_layout(dataset, sop)
         signal = np.stack([np.asarray(lead.samples, dtype=np.float32) for lead in leads])
         padding = None
         if np.isnan(signal).any():
-            signal, padding = repaired_with_pydicom(path, signal)
+            signal, padding = repaired_with_pydicom(dataset, signal)
         raw = self.to_raw(record, signal)
         raw.padding = padding
         return raw
 
 
+def _size(group, name: str) -> int:
+    try:
+        return int(group.get(name) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def rhythm_group(dataset) -> int | None:
-    """Index of the first waveform group that is not median or representative beats (ecgdatakit's rule)."""
+    """Index of the first waveform group with data that is not median or representative beats (ecgdatakit's
+    rule: groups without channels, samples or Waveform Data are passed over)."""
     for index, group in enumerate(dataset.get("WaveformSequence", [])):
+        if not (_size(group, "NumberOfWaveformChannels") > 0 and _size(group, "NumberOfWaveformSamples") > 0
+                and group.get("WaveformData") is not None):
+            continue
         label = str(group.get("MultiplexGroupLabel", "")).upper()
         if not any(word in label for word in MEDIAN_WORDS):
             return index
     return None
 
 
-def repaired_with_pydicom(path: Path, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """`signal` (leads, samples) in mV with ecgdatakit's NaN samples read again by pydicom, and the mask of
-    samples equal to the declared padding value (None when the file declares none)."""
-    import pydicom
+def check_layout(dataset, sop: str) -> None:
+    """BadRecord (corrupt header) when the rhythm group's Waveform Data is not exactly its declared channels x
+    samples x bytes, or its channel definitions are not one per channel: ecgdatakit reads the first
+    channels x samples values of a longer buffer, which mixes the channels up when the count is wrong."""
+    index = rhythm_group(dataset)
+    if index is None:
+        return
+    group = dataset.WaveformSequence[index]
+    channels, samples = _size(group, "NumberOfWaveformChannels"), _size(group, "NumberOfWaveformSamples")
+    size = channels * samples * (_size(group, "WaveformBitsAllocated") // 8)
+    found = len(group.WaveformData)
+    if found not in (size, size + size % 2):  # values are padded to an even length
+        raise BadRecord(CORRUPT_HEADER, f"{sop}: Waveform Data holds {found} bytes where {channels} channels x "
+                                        f"{samples} samples need {size}")
+    definitions = len(group.get("ChannelDefinitionSequence") or [])
+    if definitions != channels:
+        raise BadRecord(CORRUPT_HEADER, f"{sop}: {channels} channels declared, {definitions} channel definitions")
 
-    dataset = pydicom.dcmread(path)
+
+def repaired_with_pydicom(dataset, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """`signal` (leads, samples) in mV with ecgdatakit's NaN samples read again by pydicom from `dataset` (the
+    same file), and the mask of samples equal to the declared padding value (None when the file declares none)."""
     index = rhythm_group(dataset)
     if index is None:
         return signal, None

@@ -1,8 +1,8 @@
-"""Clinical export formats besides DICOM, each parsed by its ecgdatakit parser (`ecgcl.plugins.readers.clinical`).
+"""Clinical export formats besides DICOM and EDF, each parsed by its ecgdatakit parser (`...readers.clinical`).
 
 GE MUSE XML (the MUSE ECG management system's `RestingECG` export, base64 waveforms, often only I, II, V1-V6),
 HL7 aECG (the FDA's annotated ECG, HL7 v3 `AnnotatedECG`), Philips Sierra XML (`restingecgdata`, PageWriter
-carts), SCP-ECG (EN 1064 / ISO 11073-91064, carts' binary format) and EDF/EDF+ (Kemp et al. 1992, 2003).
+carts) and SCP-ECG (EN 1064 / ISO 11073-91064, carts' binary format).
 XML is parsed through defusedxml: a DOCTYPE is read, entity declarations and external entities are refused,
 and a declared encoding that does not match the bytes is decoded from the bytes. The sniffers below only
 apply without ecgdatakit, so a user is told which extra to install rather than that the file is unknown.
@@ -66,15 +66,3 @@ class ScpEcgReader(ClinicalFileReader):
     @classmethod
     def sniff(cls, head: bytes) -> bool:
         return len(head) >= 6
-
-
-class EdfReader(ClinicalFileReader):
-    """EDF and EDF+ recordings whose signals are ECG leads."""
-
-    kind = "edf"
-    suffixes = (".edf",)
-    parser = "edf:EDFParser"
-
-    @classmethod
-    def sniff(cls, head: bytes) -> bool:
-        return head[:8] == b"0       "

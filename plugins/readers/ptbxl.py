@@ -23,7 +23,7 @@ import pandas as pd
 
 from ecgcl.data.records import RawRecord, Reader, RecordRef
 from ecgcl.errors import EcgclError
-from ecgcl.plugins.readers.wfdb import find_headers, header_shape, read_wfdb
+from ecgcl.plugins.readers.wfdb_files import find_headers, header_shape, read_wfdb
 from ecgcl.errors import EcgclError
 
 SUPERCLASSES = ("NORM", "MI", "STTC", "CD", "HYP")  # PTB-XL's diagnostic superclasses, in the standard order
