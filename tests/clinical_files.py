@@ -467,3 +467,9 @@ def scp_known_mv(signal_mv: np.ndarray, nv_per_count: int = SCP_NV_PER_COUNT) ->
 def leads_of(signal_12: np.ndarray, leads) -> np.ndarray:
     """The rows `leads` of a 12-lead signal in DICOM_LEADS order."""
     return signal_12[[DICOM_LEADS.index(lead) for lead in leads]]
+
+
+def limb_leads(lead_i: np.ndarray, lead_ii: np.ndarray) -> dict[str, np.ndarray]:
+    """The limb leads Einthoven's and Goldberger's relations give from I and II, to check derived leads against."""
+    return {"III": lead_ii - lead_i, "aVR": -(lead_i + lead_ii) / 2, "aVL": lead_i - lead_ii / 2,
+            "aVF": lead_ii - lead_i / 2}

@@ -173,3 +173,18 @@ def clinical():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def alarm():
+    """Fail a test that hangs instead of waiting forever (a FIFO opened for reading, an XML entity bomb)."""
+    import signal
+
+    def fail(signum, frame):
+        raise TimeoutError("the test hung for 60 s")
+
+    previous = signal.signal(signal.SIGALRM, fail)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)

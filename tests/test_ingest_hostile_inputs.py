@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 
 import numpy as np
 import pandas as pd
@@ -50,18 +49,6 @@ def set_field(index, value):
         fields[index] = value
         return [" ".join(fields), *lines[1:]]
     return edit
-
-
-@pytest.fixture
-def alarm():
-    """Fail instead of hanging forever (a FIFO opened for reading blocks until a writer comes)."""
-    def fail(signum, frame):
-        raise TimeoutError("ingest hung")
-    previous = signal.signal(signal.SIGALRM, fail)
-    signal.alarm(30)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 def run(*args):
