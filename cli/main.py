@@ -77,6 +77,10 @@ from ecgcl.cli.relabel import relabel  # noqa: E402
 
 cli.add_command(relabel)
 
+from ecgcl.cli.export import export  # noqa: E402
+
+cli.add_command(export)
+
 from ecgcl.cli.train import COMMANDS as _TRAIN_COMMANDS  # noqa: E402
 
 for _command in _TRAIN_COMMANDS:

@@ -158,7 +158,7 @@ def pretrain_command(ctx, resume: bool, overwrite: bool, config_file: str | None
 
 @click.command("finetune", cls=ConfigCommand)
 @config_options("finetune")
-@click.option("--checkpoint", type=click.Path(dir_okay=False),
+@click.option("--checkpoint", type=click.Path(),
               help="Encoder checkpoint from `ecgcl pretrain` (omit to train from random initialisation).")
 @click.option("--mode", type=click.Choice(FINETUNE_MODES), default="finetune", show_default=True,
               help="End to end, or a linear probe on the frozen encoder.")
@@ -193,7 +193,7 @@ def finetune_command(ctx, resume: bool, overwrite: bool, config_file: str | None
 
 
 @click.command("evaluate", cls=ConfigCommand)
-@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.argument("checkpoint", type=click.Path())
 @click.option("--data", required=True, help="Store folder to evaluate on (its labelled records).")
 @click.option("--split-file", type=click.Path(dir_okay=False),
               help="A split.json from a run: evaluate only the records of --part.")
@@ -244,7 +244,7 @@ def _print_robustness(console, report: dict[str, Any]) -> None:
 
 
 @click.command("embed")
-@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.argument("checkpoint", type=click.Path())
 @click.option("--data", required=True, help="Store folder whose records are embedded.")
 @click.option("--out", "out_file", required=True, type=click.Path(),
               help="FILE.npy (embeddings; record ids in FILE.ids.csv) or FILE.parquet (ids, metadata, emb_0 ...).")

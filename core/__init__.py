@@ -2,11 +2,25 @@
 
 The import package is light on purpose: torch is imported by the modules that need it, so
 `ecgcl --help` stays fast. Plugins implement the hooks in `ecgcl.hookspecs` with `@ecgcl.hookimpl`.
+The Python API (`ecgcl.load_encoder`, `open_store`, `targets`, `ingest`, `pretrain`, `run`, `list_components`)
+lives in `ecgcl.api` and is loaded the first time one of its names is used.
 """
+
+from importlib import import_module
 
 from ecgcl.errors import EcgclError
 from ecgcl.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
-__all__ = ["EcgclError", "__version__", "hookimpl"]
+API = ("load_encoder", "open_store", "targets", "ingest", "pretrain", "run", "list_components", "run_config")
+
+
+def __getattr__(name: str):
+    """`ecgcl.load_encoder` and the other API names, imported from `ecgcl.api` on first use."""
+    if name in API:
+        return getattr(import_module("ecgcl.api"), name)
+    raise AttributeError(f"module 'ecgcl' has no attribute {name!r}")
+
+
+__all__ = ["EcgclError", "__version__", "hookimpl", *API]

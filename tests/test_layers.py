@@ -15,6 +15,7 @@ FOLDERS = {"ecgcl": REPO / "core", "ecgcl.plugins": REPO / "plugins", "ecgcl.cli
 # Floors from the top: a module may import its own floor and the ones below, never one above.
 LAYERS = (
     ("cli", ("ecgcl.cli",)),
+    ("python api", ("ecgcl.api",)),
     ("workflows", ("ecgcl.protocol", "ecgcl.robustness")),
     ("training and components", ("ecgcl.engine", "ecgcl.plugins")),
     ("data", ("ecgcl.data",)),

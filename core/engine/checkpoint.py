@@ -55,8 +55,21 @@ def _plain(value: Any) -> Any:
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint on CPU, with a clear error for a missing, damaged or foreign file."""
-    path = Path(path)
+    """Load a checkpoint on CPU, with a clear error for a missing, damaged or foreign file.
+
+    `path` may also be a folder written by `ecgcl export` (or `hf://ORG/NAME`, see `ecgcl.engine.export`):
+    its safetensors weights and config become the same dict.
+    """
+    from ecgcl.engine.export import is_exported, read_exported, resolve_model
+
+    path = resolve_model(path)
+    if is_exported(path):
+        from ecgcl.manager import get_registry
+
+        return read_exported(path, get_registry())
+    if path.is_dir():
+        raise EcgclError(f"{path} is a folder without config.json: pass a checkpoint file (pretrain.pt, *.best.pt) "
+                         "or a folder written by `ecgcl export`")
     if not path.is_file():
         raise EcgclError(f"checkpoint {path} does not exist")
     try:

@@ -1,0 +1,136 @@
+"""The Python API: what the `ecgcl` commands do, as functions for notebooks and scripts (`import ecgcl`).
+
+Each function is the code path its command runs: `ecgcl.ingest` is `ecgcl ingest`, `ecgcl.pretrain` is
+`ecgcl pretrain`, `ecgcl.run` is `ecgcl run`, `ecgcl.list_components` is `ecgcl list-plugins --json`, and
+`ecgcl.load_encoder` reads what `ecgcl pretrain`, `ecgcl run` and `ecgcl export` write. Options are the
+commands' options as keyword arguments (`pretrain_epochs=20`, `aug="permute+noise"`, `encoder_args={"width":
+32}`); a misspelt one is an `EcgclError` with a suggestion. Nothing is printed: pass an
+`ecgcl.reporting.Reporter` to follow progress.
+
+    import ecgcl
+    encoder = ecgcl.load_encoder("runs/pre/pretrain.pt")
+    z = encoder.embed(x, fs=500, leads=["I", "II", "V1", ...])   # (N, leads, samples) in mV -> (N, embed_dim)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ecgcl.config import FIELD_NAMES, RunConfig, resolve_config
+from ecgcl.data.ingest import IngestResult
+from ecgcl.data.ingest import ingest as _ingest
+from ecgcl.data.store import ECGStore
+from ecgcl.data.store import open_store as _open_store
+from ecgcl.engine.pretrained import PretrainedEncoder
+from ecgcl.engine.pretrained import load_encoder as _load_encoder
+from ecgcl.errors import EcgclError, did_you_mean
+from ecgcl.interfaces import TaskTargets
+from ecgcl.reporting import Reporter
+
+
+@dataclass
+class RunResult:
+    """What `ecgcl.run` wrote: the summary over repeats (and paired differences) and the per-repeat rows as
+    DataFrames, the results folder and its files."""
+
+    out: Path
+    summary: pd.DataFrame
+    rows: pd.DataFrame
+    files: dict[str, Path] = field(default_factory=dict)
+    protocol: Any = None  # the `ProtocolResult` (or `GridResult` for a grid) behind it
+
+
+@dataclass
+class PretrainResult:
+    """What `ecgcl.pretrain` wrote: the encoder checkpoint and the loss per epoch."""
+
+    checkpoint: Path
+    history: pd.DataFrame
+    out: Path
+
+
+def load_encoder(path_or_id: str | os.PathLike) -> PretrainedEncoder:
+    """A trained encoder from a checkpoint (`pretrain.pt`, `*.best.pt`), an `ecgcl export` folder, or
+    `hf://ORG/NAME`; `.embed(signals, fs=..., leads=...)` embeds raw arrays, `.torch_module` is the module."""
+    return _load_encoder(path_or_id)
+
+
+def open_store(path: str | os.PathLike) -> ECGStore:
+    """A store written by `ingest`: `.signals` (records, leads, samples) memory-mapped mV, `.metadata` (a
+    DataFrame, one row per record), `.fs`, `.leads`, `.manifest`; `targets(store, task)` gives a task's."""
+    return _open_store(path)
+
+
+def targets(store: ECGStore | str | os.PathLike, task: str = "normal_vs_abnormal") -> TaskTargets:
+    """The targets of `task` (as `--task` takes it: `has:AF`, `labels:min=20`, `column:rhythm` ...) on a store:
+    `y`, the `labelled` mask, `class_names` and the target kind."""
+    from ecgcl.tasks import task_targets
+
+    store = store if isinstance(store, ECGStore) else _open_store(store)
+    return task_targets(task, store.metadata)
+
+
+def ingest(source: str | os.PathLike, out: str | os.PathLike, *, reporter: Reporter | None = None,
+           **options: Any) -> IngestResult:
+    """Ingest `source` into a new store at `out` (`ecgcl ingest`); options as its flags: `fs=500`,
+    `length=10`, `leads="I,II,V1"`, `band="0.5-40"`, `statements_as_labels=True` ..."""
+    return _ingest(source, out, reporter=reporter, **options)
+
+
+def run_config(**options: Any) -> RunConfig:
+    """The `RunConfig` of `ecgcl run`/`pretrain` options given as keyword arguments (checked and converted)."""
+    for name in options:
+        if name not in FIELD_NAMES:
+            raise EcgclError(f"unknown option {name!r}{did_you_mean(name, list(FIELD_NAMES))}; the options are "
+                             "the fields of ecgcl.config.RunConfig")
+    return resolve_config(None, options)
+
+
+def pretrain(*, reporter: Reporter | None = None, all_records: bool = False, overwrite: bool = False,
+             **options: Any) -> PretrainResult:
+    """Pretrain an encoder on a store (`ecgcl pretrain`): `data=` the store (default: the embedded sample),
+    `out=` the folder for `pretrain.pt`, and any other option of the command."""
+    from contextlib import nullcontext
+
+    from ecgcl.protocol.single import pretrain_once
+
+    result = pretrain_once(run_config(**options), all_records=all_records, overwrite=overwrite,
+                           progress=(lambda: nullcontext(reporter)) if reporter is not None else None)
+    return PretrainResult(Path(result.checkpoint), pd.DataFrame(result.history), Path(result.checkpoint).parent)
+
+
+def run(*, reporter: Reporter | None = None, overwrite: bool = False, **options: Any) -> RunResult:
+    """The repeated patient-level protocol (`ecgcl run`), or a grid when `aug`/`encoder`/`objective` are lists;
+    `out=` the results folder, and any other option of the command."""
+    from ecgcl.protocol.runner import run_protocol
+    from ecgcl.protocol.sweep import run_grid
+
+    chosen = run_config(**options)
+    runner = run_grid if chosen.is_grid else run_protocol
+    result = runner(chosen, reporter=reporter, overwrite=overwrite)
+    out = Path(result.out)
+    if chosen.is_grid:
+        return RunResult(out, pd.DataFrame(result.rows), pd.DataFrame(result.unit_rows),
+                         {p.name: p for p in out.glob("grid.*")}, result)
+    files = {p.name: p for p in out.iterdir() if p.is_file() and not p.name.startswith(".")}
+    return RunResult(out, pd.DataFrame(result.summary), pd.DataFrame([{k: v for k, v in r.items() if k != "history"}
+                                                                      for r in result.rows]), files, result)
+
+
+def list_components(kind: str | None = None) -> list[dict[str, Any]]:
+    """Every registered component (of one `kind`), as `ecgcl list-plugins --json` lists them."""
+    from ecgcl.manager import get_registry
+    from ecgcl.registry import KINDS
+
+    if kind is not None and kind not in KINDS:
+        raise EcgclError(f"kind {kind!r} is not one of {', '.join(KINDS)}{did_you_mean(kind, list(KINDS))}")
+    return [component.as_dict() for component in get_registry().components(kind)]
+
+
+__all__ = ["PretrainResult", "PretrainedEncoder", "RunResult", "ingest", "list_components",
+           "load_encoder", "open_store", "pretrain", "run", "run_config", "targets"]

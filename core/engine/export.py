@@ -1,0 +1,193 @@
+"""Shareable models: a checkpoint as a folder in the Hugging Face Hub layout, and back.
+
+`export_checkpoint` writes `model.safetensors` (the weights only, in the safetensors format: no pickle, no code),
+`config.json` (what rebuilds the model: encoder name and arguments, fs, leads, length, input representation,
+pretraining objective and augmentation, a data summary, the ecgcl version and the distribution that provides
+the encoder) and `README.md`, a model card. `read_exported` turns such a folder back into the checkpoint dict
+every command takes, so `load_encoder`, `finetune --checkpoint`, `evaluate` and `embed` accept a folder; a
+folder whose encoder no installed plugin registers names the distribution to install. `hf://ORG/NAME`
+resolves through `huggingface_hub` (`pip install 'ecgcl[hub]'`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ecgcl.errors import EcgclError
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+CARD_FILE = "README.md"
+EXPORT_FORMAT = "ecgcl-export-1"
+WEIGHT_KEYS = {"encoder": "encoder", "pretrain": "encoder", "classifier": "model"}  # checkpoint kind -> weights
+PRIVATE_META = ("heldout_patients",)  # patient ids of the training split never leave the machine
+HUB_PREFIX = "hf://"
+
+
+def is_exported(path: str | os.PathLike) -> bool:
+    """Whether `path` is a folder in the export layout (it has a config.json)."""
+    return Path(path).is_dir() and (Path(path) / CONFIG_FILE).is_file()
+
+
+def resolve_model(path_or_id: str | os.PathLike) -> Path:
+    """A local path for a checkpoint file, an exported folder, or `hf://ORG/NAME[@REVISION]` (downloaded, or
+    taken from the local Hugging Face cache when offline)."""
+    text = os.fspath(path_or_id)
+    if not text.startswith(HUB_PREFIX):
+        return Path(text)
+    repo, _, revision = text[len(HUB_PREFIX):].partition("@")
+    if repo.count("/") != 1 or not all(repo.split("/")):
+        raise EcgclError(f"{text}: expected hf://ORG/NAME (optionally @REVISION)")
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise EcgclError(f"{text}: loading from the Hugging Face Hub needs huggingface_hub: pip install "
+                         "'ecgcl[hub]'") from None
+    try:
+        return Path(snapshot_download(repo, revision=revision or None,
+                                      allow_patterns=[WEIGHTS_FILE, CONFIG_FILE, CARD_FILE]))
+    except Exception as error:  # noqa: BLE001  (offline, unknown repository, no access: one line)
+        raise EcgclError(f"{text}: cannot fetch from the Hugging Face Hub or its local cache "
+                         f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
+
+
+def export_checkpoint(checkpoint: dict[str, Any], out: str | os.PathLike, *, source: str, registry,
+                      results: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
+    """Write `checkpoint` (a loaded ecgcl checkpoint) as an export folder at `out` (see the module docstring).
+
+    The folder is written beside `out` and renamed into place, so a failure leaves nothing half-written.
+    `results` (the run's summary rows, when the checkpoint came from `ecgcl run`) go into the model card.
+    """
+    from safetensors.torch import save_file
+
+    from ecgcl import __version__
+    from ecgcl.engine.model_card import model_card
+
+    kind = checkpoint.get("kind")
+    if kind not in WEIGHT_KEYS:
+        raise EcgclError(f"{source} is a {kind!r} checkpoint; export takes pretrain.pt, pretrain.last.pt or a "
+                         "fine-tuned *.best.pt")
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise EcgclError(f"output {out} already exists (choose another folder or pass --overwrite)")
+    meta = {k: v for k, v in checkpoint["meta"].items() if k not in PRIVATE_META}
+    source_info = meta.get("preprocessing", {})
+    if "source" in source_info:
+        meta["preprocessing"] = {**source_info, "source": Path(str(source_info["source"])).name}
+    component = registry.get("encoder", meta["encoder"]) if ("encoder", meta["encoder"]) in registry else None
+    config = {"format": EXPORT_FORMAT, "kind": "encoder" if kind == "pretrain" else kind, "ecgcl_version": __version__,
+              "encoder_distribution": None if component is None else
+              {"name": component.source.name, "version": component.source.version}, "meta": meta}
+    weights = {k: v.detach().cpu().contiguous() for k, v in checkpoint[WEIGHT_KEYS[kind]].items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        save_file(weights, str(staging / WEIGHTS_FILE), metadata={"format": EXPORT_FORMAT})
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str) + "\n")
+        (staging / CARD_FILE).write_text(model_card(config, results))
+        umask = os.umask(0)
+        os.umask(umask)
+        for file in staging.iterdir():
+            file.chmod(0o666 & ~umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp made it private; a shared model is meant to be read
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        staging.rename(out)
+    except OSError as error:
+        raise EcgclError(f"cannot write the export folder {out}: {error.strerror or error}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def export_model(checkpoint_path: str | os.PathLike, out: str | os.PathLike, *, registry=None,
+                 overwrite: bool = False) -> Path:
+    """`ecgcl export`: load a checkpoint file, find the results of the run it came from (a `summary.json` in a
+    folder above it, as `ecgcl run` writes), and write the export folder."""
+    from ecgcl.engine.checkpoint import load_checkpoint
+
+    if registry is None:
+        from ecgcl.manager import get_registry
+
+        registry = get_registry()
+    path = Path(checkpoint_path)
+    if is_exported(path):
+        raise EcgclError(f"{path} is already an export folder")
+    checkpoint = load_checkpoint(path)
+    return export_checkpoint(checkpoint, out, source=f"checkpoint {path}", registry=registry,
+                             results=run_results(path), overwrite=overwrite)
+
+
+def run_results(checkpoint_path: Path, levels: int = 4) -> list[dict[str, Any]] | None:
+    """The summary rows of the `ecgcl run` folder a checkpoint lies in (None when it came from elsewhere)."""
+    for folder in list(Path(checkpoint_path).resolve().parents)[:levels]:
+        summary = folder / "summary.json"
+        if summary.is_file() and (folder / "config.json").is_file():
+            try:
+                rows = json.loads(summary.read_text())
+            except (OSError, ValueError):
+                return None
+            return rows if isinstance(rows, list) else None
+    return None
+
+
+def read_exported(folder: str | os.PathLike, registry=None) -> dict[str, Any]:
+    """The checkpoint dict of an export folder: `{"kind", "meta", "encoder" | "model"}`; EcgclError (one line)
+    for a missing or foreign weight file, a config that is not ecgcl's, or an encoder no plugin registers."""
+    from ecgcl.engine.checkpoint import FORMAT
+
+    folder = Path(folder)
+    try:
+        config = json.loads((folder / CONFIG_FILE).read_text())
+    except (OSError, ValueError) as error:
+        raise EcgclError(f"{folder / CONFIG_FILE} cannot be read: {error}") from None
+    if not isinstance(config, dict) or config.get("format") != EXPORT_FORMAT or config.get("kind") not in WEIGHT_KEYS:
+        raise EcgclError(f"{folder} is not an ecgcl export (its config.json has no format {EXPORT_FORMAT!r})")
+    weights_path = folder / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise EcgclError(f"{folder} has no {WEIGHTS_FILE}; an ecgcl export holds its weights there")
+    meta = config["meta"]
+    if registry is not None and ("encoder", meta.get("encoder")) not in registry:
+        origin = config.get("encoder_distribution") or {}
+        hint = f"pip install {origin['name']}" if origin.get("name") not in (None, "ecgcl") else "a newer ecgcl"
+        raise EcgclError(f"{folder} needs encoder {meta.get('encoder')!r}, which no installed plugin provides "
+                         f"(it came from {origin.get('name', 'an unknown distribution')} "
+                         f"{origin.get('version', '')}; install it: {hint})")
+    weights = load_weights(weights_path)
+    return {"format": FORMAT, "kind": config["kind"], "meta": meta, WEIGHT_KEYS[config["kind"]]: weights,
+            "exported": str(folder)}
+
+
+def load_weights(path: Path) -> dict[str, Any]:
+    """The tensors of a safetensors file; EcgclError for anything else (a pickle, a truncated file)."""
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as error:  # noqa: BLE001  (safetensors raises its own errors for foreign bytes)
+        raise EcgclError(f"{path} is not a safetensors weight file ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0] if str(error) else 'unreadable'})") from None
+
+
+def push_to_hub(folder: Path, repo: str, *, private: bool = False) -> str:
+    """Upload an export folder to the Hugging Face Hub repository `repo` (ORG/NAME); its URL."""
+    try:
+        from huggingface_hub import HfApi
+    except ImportError:
+        raise EcgclError("--push-to-hub needs huggingface_hub: pip install 'ecgcl[hub]'") from None
+    if repo.count("/") != 1 or not all(repo.split("/")):
+        raise EcgclError(f"--push-to-hub {repo!r}: expected ORG/NAME")
+    api = HfApi()
+    try:
+        api.create_repo(repo, private=private, exist_ok=True)
+        api.upload_folder(repo_id=repo, folder_path=str(folder), commit_message="ecgcl export")
+    except Exception as error:  # noqa: BLE001  (no token, no network, no permission: one line)
+        raise EcgclError(f"cannot upload {folder} to {repo} on the Hugging Face Hub: {type(error).__name__}: "
+                         f"{str(error).splitlines()[0] if str(error) else ''} (log in with `hf auth login` or set "
+                         "HF_TOKEN)") from None
+    return f"https://huggingface.co/{repo}"
