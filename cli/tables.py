@@ -14,21 +14,21 @@ from rich.table import Table
 from rich.text import Text
 
 from ecgcl.methods import short_label
-from ecgcl.metrics import METRIC_NAMES
+from ecgcl.metrics import BOUNDED_METRICS, METRIC_NAMES
 from ecgcl.protocol.sweep import GRID_METRIC
 from ecgcl.protocol.paired import excludes_zero
-from ecgcl.protocol.results import counts_caption, endings_caption, method_rows, paired_rows
+from ecgcl.protocol.results import (counts_caption, endings_caption, interval_label, method_rows, paired_rows,
+                                    row_interval)
 from ecgcl.robustness.report import robustness_series, series_label
 
 
-def interval_text(row: dict[str, Any], metric: str, sign: str = "") -> str:
-    """`mean ± CI half-width` of `metric` in a summary row (`sign="+"` shows the sign of a difference)."""
-    mean, low, high = (row.get(f"{metric}_{k}") for k in ("mean", "ci_low", "ci_high"))
-    if mean is None or math.isnan(mean):
-        return "-"
-    if low is None or math.isnan(low):
-        return f"{mean:{sign}.3f}"
-    return f"{mean:{sign}.3f} ± {(high - low) / 2:.3f}"
+def interval_text(row: dict[str, Any], metric: str, sign: str = "", sep: str = " ") -> str:
+    """`metric` in a summary row as shown in tables: a method's score `mean [CI low–CI high]` (`sep` between the
+    two), its bounds clipped to [0, 1] for a metric of `ecgcl.metrics.BOUNDED_METRICS` (summary.json keeps the
+    raw t interval); a difference (`sign="+"`, or a paired row with a `baseline`) `+mean ± t half-width`, never
+    clipped."""
+    difference = sign == "+" or row.get("baseline") is not None
+    return interval_label(*row_interval(row, metric, difference), difference=difference, sep=sep)
 
 
 def _paired_cell(row: dict[str, Any], metric: str):
@@ -67,9 +67,10 @@ METRIC_WIDTH = max(len(name) for name in METRIC_NAMES)  # metric names are never
 
 def summary_tables(summary: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]] = (),
                    split_note: str | None = None) -> list:
-    """Per label fraction, two rich Tables: test metrics (a column per method, cells `mean ± CI half-width`) and
-    paired differences (a column per comparison, cells `difference ± CI half-width *` and the p-value, `*`
-    where the 95% interval excludes 0).
+    """Per label fraction, two rich Tables: test metrics (a column per method, cells `mean [CI low–CI high]`, the
+    bounds clipped to [0, 1]: the raw t interval stays in summary.json) and paired differences (a column per
+    comparison, cells `difference ± CI half-width *` and the p-value, never clipped, `*` where the 95% interval
+    excludes 0).
 
     The first caption says how the repeats were split (`split_note`), gives each repeat's test records and
     positives per class (from `rows`) and warns about classes with fewer than 10 test positives.
@@ -81,13 +82,14 @@ def summary_tables(summary: Sequence[dict[str, Any]], rows: Sequence[dict[str, A
     for fraction in sorted({r["label_fraction"] for r in methods}):
         rows = [r for r in methods if r["label_fraction"] == fraction]
         n = max(r["repeats"] for r in rows)
-        table = Table(title=f"Test metrics, label fraction {fraction:g}, {n} repeats: mean ± 95% CI half-width",
+        table = Table(title=Text(f"Test metrics, label fraction {fraction:g}, {n} repeats: mean [95% CI], "
+                                 "bounds clipped to [0, 1]"),
                       title_justify="left", caption=Text(caption) if caption else None, caption_justify="left")
         table.add_column("metric", no_wrap=True, min_width=METRIC_WIDTH)
         for r in rows:  # score cells may wrap at a narrow terminal, but are never cut short
             table.add_column(short_label(r["method"]), justify="right")
         for metric in METRIC_NAMES:
-            table.add_row(metric, *(interval_text(r, metric) for r in rows))
+            table.add_row(metric, *(Text(interval_text(r, metric)) for r in rows))
         tables.append(table)
         pairs = [r for r in paired if r["label_fraction"] == fraction]
         if not pairs:
@@ -107,16 +109,16 @@ def summary_tables(summary: Sequence[dict[str, Any]], rows: Sequence[dict[str, A
 
 def grid_tables(rows: list[dict[str, Any]]) -> list:
     """Per method, at the largest label fraction: a rich Table with a row per objective | augmentation and a column per
-    encoder; cells `AUROC mean ± CI half-width` and the paired difference against the best cell (`*` where its
-    95% interval excludes 0)."""
+    encoder; cells `AUROC mean [CI]` (bounds clipped to [0, 1]) and the paired difference against the best cell
+    (`*` where its 95% interval excludes 0)."""
     largest = max(r["label_fraction"] for r in rows)
     settings = list(dict.fromkeys(r["setting"] for r in rows))
     encoders = list(dict.fromkeys(r["encoder"] for r in rows))
     tables = []
     for method in dict.fromkeys(r["method"] for r in rows):
         at = {(r["setting"], r["encoder"]): r for r in rows if r["method"] == method and r["label_fraction"] == largest}
-        table = Table(title=f"Grid, {short_label(method)}, label fraction {largest:g}: test AUROC mean ± "
-                            "95% CI; below, paired difference vs the best cell (best)",
+        table = Table(title=Text(f"Grid, {short_label(method)}, label fraction {largest:g}: test AUROC mean [95% CI] "
+                                 "(bounds clipped to [0, 1]); below, paired difference vs the best cell (best)"),
                       caption="* the paired 95% interval excludes 0", caption_justify="left", title_justify="left")
         table.add_column("objective | aug \\ encoder", overflow="fold")
         for encoder in encoders:
@@ -128,7 +130,7 @@ def grid_tables(rows: list[dict[str, Any]]) -> list:
                 if r is None:
                     cells.append(Text("-"))
                     continue
-                cell = Text(interval_text(r, GRID_METRIC), style="bold" if r["best"] else "")
+                cell = Text(interval_text(r, GRID_METRIC, sep="\n"), style="bold" if r["best"] else "")
                 if r["best"]:
                     cell.append("\nbest")
                 elif r.get(f"{GRID_METRIC}_vs_best_n"):
@@ -142,10 +144,12 @@ def grid_tables(rows: list[dict[str, Any]]) -> list:
 
 
 def robustness_table(summary: Sequence[dict[str, Any]], metric: str = "auroc"):
-    """A rich Table: a row per condition, a column per method, cells `mean ± CI half-width` of `metric`."""
+    """A rich Table: a row per condition, a column per method, cells `mean [CI low–CI high]` of `metric` (bounds
+    clipped to [0, 1] for a metric of BOUNDED_METRICS)."""
     series = robustness_series(summary, metric)
     repeats = max((r["n"] for r in summary), default=0)
-    table = Table(title=f"Robustness: test {metric.upper()}, {repeats} repeat(s): mean ± 95% CI half-width",
+    clipped = ", bounds clipped to [0, 1]" if metric in BOUNDED_METRICS else ""
+    table = Table(title=Text(f"Robustness: test {metric.upper()}, {repeats} repeat(s): mean [95% CI]{clipped}"),
                   title_justify="left")
     table.add_column("family", no_wrap=True)
     table.add_column("condition", no_wrap=True)  # the row's name must stay readable; score cells wrap instead
@@ -156,11 +160,6 @@ def robustness_table(summary: Sequence[dict[str, Any]], metric: str = "auroc"):
         cells = []
         for rows in series.values():
             r = rows[index]
-            if r["mean"] is None or math.isnan(r["mean"]):
-                cells.append("-")
-            elif r["ci_low"] is None or math.isnan(r["ci_low"]):
-                cells.append(f"{r['mean']:.3f}")
-            else:
-                cells.append(f"{r['mean']:.3f} ± {(r['ci_high'] - r['ci_low']) / 2:.3f}")
+            cells.append(Text(interval_text({f"{metric}_{k}": r[k] for k in ("mean", "ci_low", "ci_high")}, metric)))
         table.add_row(Text(row["family"]), Text(row["condition"]), *cells)  # conditions may be user text
     return table

@@ -112,7 +112,8 @@ def run_command(resume: bool, overwrite: bool, config_file: str | None, **params
         _print_robustness(console, {"summary": result.robustness, "skipped": result.robustness_skipped,
                                     "files": [str(result.out / f"robustness.{e}") for e in ("csv", "json", "png")]})
     console.print(f"Results in {result.out}/ (config.json, metrics.json/csv, summary.json/csv, loss_curves.png, "
-                  f"label_efficiency.png, checkpoints under repeats/)", markup=False)
+                  "label_efficiency.png (a forest plot with one label fraction), checkpoints under repeats/)",
+                  markup=False)
 
 
 @click.command("pretrain", cls=ConfigCommand)

@@ -12,6 +12,12 @@ from sklearn.metrics import (accuracy_score, average_precision_score, f1_score, 
                              precision_score, recall_score, roc_auc_score)
 
 METRIC_NAMES = ("accuracy", "precision", "recall", "f1", "auroc", "pr_auc", "f_max")
+# The metrics whose values lie in [0, 1] (the one list; tables and plots import it). The t interval of their mean
+# may cross 0 or 1 with few repeats: tables and plots show its bounds clipped to [0, 1] (`shown_interval`), the
+# summary files keep the raw interval. Differences between two such metrics, and loss-like metrics, are not
+# bounded and are never clipped.
+BOUNDED_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "auroc", "pr_auc", "f_max", "sensitivity",
+                             "specificity", "val_auroc"})
 
 Threshold = float | Sequence[float] | np.ndarray | None  # one, one per class (multi-label), None (multi-class)
 
@@ -176,3 +182,13 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, f
         return mean, float("nan"), float("nan")
     half = float(stats.t.ppf(0.5 + confidence / 2, df=len(data) - 1) * data.std(ddof=1) / math.sqrt(len(data)))
     return mean, mean - half, mean + half
+
+
+def shown_interval(metric: str, low: float, high: float) -> tuple[float, float]:
+    """The interval bounds to display for a summary of `metric`: clipped to [0, 1] for a metric of
+    BOUNDED_METRICS, as given otherwise (pass a difference's interval under a name outside that list, or do not
+    call this for it). NaN bounds stay NaN."""
+    if metric not in BOUNDED_METRICS:
+        return low, high
+    return (low if math.isnan(low) else min(max(low, 0.0), 1.0),
+            high if math.isnan(high) else min(max(high, 0.0), 1.0))

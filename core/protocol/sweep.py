@@ -21,6 +21,7 @@ from typing import Any
 from ecgcl.config import GRID_AXES, RunConfig, grid_values
 from ecgcl.errors import EcgclError
 from ecgcl.locks import locks_results_folder
+from ecgcl.metrics import shown_interval
 
 GRID_METRIC = "auroc"  # cells are ranked and drawn by test AUROC
 
@@ -167,7 +168,7 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def plot_grid(path: Path, rows: list[dict[str, Any]], settings: list[str], encoders: list[str]) -> Path:
-    """Heatmaps of test AUROC (mean, ± 95% CI half-width in each cell, the best framed), one per method, at the
+    """Heatmaps of test AUROC (mean and 95% CI clipped to [0, 1] in each cell, the best framed), one per method, at the
     largest label fraction."""
     import matplotlib
 
@@ -189,8 +190,9 @@ def plot_grid(path: Path, rows: list[dict[str, Any]], settings: list[str], encod
                 i, j = settings.index(r["setting"]), encoders.index(r["encoder"])
                 grid[i, j] = r[f"{GRID_METRIC}_mean"]
                 low, high = r[f"{GRID_METRIC}_ci_low"], r[f"{GRID_METRIC}_ci_high"]
-                half = "" if low is None or math.isnan(low) else f"\n± {(high - low) / 2:.3f}"
-                ax.text(j, i, f"{grid[i, j]:.3f}{half}", ha="center", va="center", fontsize=8)
+                low, high = (math.nan, math.nan) if low is None else shown_interval(GRID_METRIC, low, high)
+                ci = "" if math.isnan(low) else f"\n[{low:.3f}–{high:.3f}]"
+                ax.text(j, i, f"{grid[i, j]:.3f}{ci}", ha="center", va="center", fontsize=8)
                 if r["best"]:
                     ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, linewidth=2.5, edgecolor="black"))
         image = ax.imshow(grid, cmap="viridis", vmin=np.nanmin(grid) if np.isfinite(grid).any() else 0,
@@ -199,7 +201,7 @@ def plot_grid(path: Path, rows: list[dict[str, Any]], settings: list[str], encod
         ax.set_yticks(range(len(settings)), settings, fontsize=8)
         ax.set_title(f"{short_label(method)}: test {GRID_METRIC.upper()}", fontsize=9)
         fig.colorbar(image, ax=ax, fraction=0.046)
-    fig.suptitle(f"Grid, label fraction {largest:g}: mean ± 95% CI over repeats (framed: best cell)", fontsize=10)
+    fig.suptitle(f"Grid, label fraction {largest:g}: mean [95% CI] over repeats (framed: best cell)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

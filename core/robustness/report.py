@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ecgcl.errors import EcgclError
-from ecgcl.metrics import METRIC_NAMES, mean_ci
+from ecgcl.metrics import METRIC_NAMES, mean_ci, shown_interval
 from ecgcl.robustness.conditions import FAMILIES, Condition
 
 UNIT_KEYS = ("label_fraction", "method")
@@ -117,9 +117,11 @@ def plot_robustness(path: Path, summary: Sequence[dict[str, Any]], metric: str =
             points = [r for r in rows if r["family"] == family]
             x = np.arange(len(points)) + (i - (len(series) - 1) / 2) * 0.12
             mean = np.array([r["mean"] for r in points], dtype=float)
-            half = np.array([(r["ci_high"] - r["ci_low"]) / 2 for r in points], dtype=float)
-            ax.errorbar(x, mean, yerr=np.nan_to_num(half), fmt="o", color=f"C{i}", capsize=3,
-                        label=series_label(fraction, method))
+            bounds = np.array([shown_interval(metric, float(r["ci_low"]), float(r["ci_high"])) for r in points],
+                              dtype=float).reshape(-1, 2)
+            below, above = np.nan_to_num(mean - bounds[:, 0]), np.nan_to_num(bounds[:, 1] - mean)
+            ax.errorbar(x, mean, yerr=np.stack([np.maximum(below, 0), np.maximum(above, 0)]), fmt="o",
+                        color=f"C{i}", capsize=3, label=series_label(fraction, method))
             clean = [r["mean"] for r in rows if r["family"] == "leads" and r["condition"] == "all"]
             if clean:
                 ax.axhline(clean[0], color=f"C{i}", linestyle="--", linewidth=0.8)
