@@ -86,7 +86,7 @@ class RunConfig:
     methods: list[str] = option(factory=lambda: list(METHODS), commands=("run",),
                                 help=f"Comma-separated: {','.join(METHODS)}.")
     robustness: bool = option(False, "Also score the test records under missing leads, noise, baseline wander and "
-                              "resampling (robustness.csv/json/png; the grid is in the README).",
+                              "resampling (robustness.csv/json/png; the conditions are listed in docs/robustness.md).",
                               commands=("run", "evaluate"))
     robustness_extra: list[str] = option(factory=list, commands=("run", "evaluate"), repeatable=True,
                                          help="An extra robustness condition: any augmentation spec, e.g. "

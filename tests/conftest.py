@@ -1,21 +1,67 @@
-"""Shared test fixtures: paths to the repository and the shared real PTB-XL subset."""
+"""Shared test fixtures: paths to the repository and to real PTB-XL records.
+
+`ptbxl_dir` is the shared PTB-XL subset beside the repository (`../shared/data/ptbxl`, or the folder named by
+`$ECGCL_SHARED_PTBXL`) where it is present, else the small real fixture `tests/data/ptbxl` (299 records, same
+layout), so that a clone without `shared/` runs almost every test. Tests that need more records than the fixture
+holds are marked `shared_data` and skip, with that reason, where only the fixture is there. The last line pytest
+prints counts the skipped tests by reason.
+"""
 
 from __future__ import annotations
 
+import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PTBXL_DIR = REPO_ROOT.parent / "shared" / "data" / "ptbxl"
+_OVERRIDE = os.environ.get("ECGCL_SHARED_PTBXL")
+SHARED_PTBXL_DIR = Path(_OVERRIDE) if _OVERRIDE else REPO_ROOT.parent / "shared" / "data" / "ptbxl"
+FIXTURE_PTBXL_DIR = REPO_ROOT / "tests" / "data" / "ptbxl"
+HAVE_SHARED_PTBXL = (SHARED_PTBXL_DIR / "ptbxl_database.csv").is_file()
+PTBXL_DIR = SHARED_PTBXL_DIR if HAVE_SHARED_PTBXL else FIXTURE_PTBXL_DIR
+NEEDS_SHARED = ("needs the larger shared PTB-XL subset (not found at "
+                f"{SHARED_PTBXL_DIR if _OVERRIDE else '../shared/data/ptbxl'})")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    where = "shared subset" if HAVE_SHARED_PTBXL else f"fixture (no shared subset at {SHARED_PTBXL_DIR})"
+    return f"PTB-XL test records: {where} {PTBXL_DIR}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not HAVE_SHARED_PTBXL:
+        for item in items:
+            if item.get_closest_marker("shared_data"):
+                item.add_marker(pytest.mark.skip(reason=NEEDS_SHARED))
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
+    """After pytest's own closing line (`N passed, M skipped in ...`), one line that says why the M skipped."""
+    result = yield
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = [r for r in reporter.stats.get("skipped", []) if getattr(r, "longrepr", None)] if reporter else []
+    if skipped:
+        reasons = Counter(_skip_reason(r) for r in skipped)
+        parts = "; ".join(f"{n}: {reason}" for reason, n in reasons.most_common())
+        reporter.write_line(f"{len(skipped)} skipped - {parts}", yellow=True)
+    return result
 
 
 @pytest.fixture(scope="session")
 def ptbxl_dir() -> Path:
-    """The shared real PTB-XL subset; tests that need it skip with a reason where it is absent."""
+    """Real PTB-XL records in PTB-XL's layout: the shared subset where present, else the fixture tests/data/ptbxl."""
     if not (PTBXL_DIR / "ptbxl_database.csv").is_file():
-        pytest.skip(f"shared PTB-XL subset not found at {PTBXL_DIR}")
+        pytest.skip(f"no PTB-XL records: neither {SHARED_PTBXL_DIR} nor {FIXTURE_PTBXL_DIR}")
     return PTBXL_DIR
 
 

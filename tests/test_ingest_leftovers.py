@@ -66,9 +66,23 @@ def wait_gone(pids: list[int], seconds: float = 10) -> bool:
     return False
 
 
+def records_500hz(ptbxl_dir: Path, folder: Path, count: int = 500) -> Path:
+    """`count` real 500 Hz records: the shared subset's records500 (500 records), or, where only the few of
+    tests/data/ptbxl are at hand, copies of those under new names."""
+    headers = sorted((ptbxl_dir / "records500").rglob("*.hea"))
+    if len(headers) >= count:
+        return ptbxl_dir / "records500"
+    folder.mkdir()
+    for i in range(count):
+        header = headers[i % len(headers)]
+        (folder / f"copy{i:03d}.hea").write_text(header.read_text().replace(header.stem, f"copy{i:03d}"))
+        shutil.copy(header.with_suffix(".dat"), folder / f"copy{i:03d}.dat")
+    return folder
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to find the worker processes")
 def test_sigterm_and_sigkill_leave_nothing_behind(ptbxl_dir, tmp_path):
-    source = ptbxl_dir / "records500"
+    source = records_500hz(ptbxl_dir, tmp_path / "records500")
     out = tmp_path / "store"
     process, temp, workers = start_ingest(source, out)
     process.send_signal(signal.SIGTERM)
