@@ -77,6 +77,10 @@ def distributed_session(device: str = "auto", *, timeout_s: float = 1800.0) -> I
     dist.init_process_group(backend, rank=rank_, world_size=world, timeout=timedelta(seconds=timeout_s), **kwargs)
     try:
         yield DistributedContext(rank_, local_rank, world, resolved, backend)
-    finally:
+    except BaseException:
         if dist.is_initialized():
             dist.destroy_process_group()
+        raise
+    if dist.is_initialized():
+        dist.barrier()  # every rank done with the group before any tears it down (gloo aborts on a half-closed peer)
+        dist.destroy_process_group()
