@@ -15,6 +15,7 @@ import click
 
 from ecgcl.cli.launch import launcher_options, refuse_multiprocess, relaunch_with_torchrun
 from ecgcl.cli.config_options import ConfigCommand, config_options, given_options, resume_options
+from ecgcl.config import PRELOAD_MODES
 from ecgcl.methods import FINETUNE_MODES
 from ecgcl.protocol import SPLIT_PARTS
 
@@ -28,6 +29,12 @@ def _speed_options(func):
                      help="DataLoader worker processes reading the store (0 = in the training process)."),
         click.option("--pin-memory", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
                      help="Pinned host memory with non-blocking copies (auto = on for CUDA)."),
+        click.option("--preload", type=click.Choice(PRELOAD_MODES), default="auto", show_default=True,
+                     help="Hold the training records where training runs: device = on the GPU, ram = in host "
+                          "memory, auto = device when they fit in half the free GPU memory, off = read the "
+                          "memory-mapped store each batch."),
+        click.option("--preload-budget", type=float, metavar="GB",
+                     help="Memory (GB) --preload auto/ram may use instead of what is free."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -50,7 +57,8 @@ def _train_options(params: dict[str, Any], *, sync_batchnorm: bool = True, timer
 
     pin = {"auto": None, "on": True, "off": False}[params.pop("pin_memory")]
     return TrainOptions(bf16=params.pop("bf16"), compile=params.pop("compile_"), workers=params.pop("workers"),
-                        pin_memory=pin, sync_batchnorm=sync_batchnorm, timer=timer)
+                        pin_memory=pin, sync_batchnorm=sync_batchnorm, preload=params.pop("preload"),
+                        preload_budget=params.pop("preload_budget"), timer=timer)
 
 
 def _config(params: dict[str, Any]):

@@ -23,6 +23,7 @@ from ecgcl.split_spec import SPLIT_STRATEGIES, parse_split
 
 INPUTS = ("time", "fft")  # encoder input representations (`ecgcl.engine.inputs`)
 MISSING_LEADS = ("zero", "slice")  # what an encoder gets for trained leads a store lacks (ecgcl.engine.lead_mapping)
+PRELOAD_MODES = ("auto", "off", "ram", "device")  # `--preload` (see ecgcl.engine.preload)
 TRAINING = ("run", "pretrain", "finetune")  # the commands that train a model
 
 

@@ -26,6 +26,7 @@ from ecgcl.engine.device import derive_seed
 from ecgcl.engine.guards import (NonFiniteTraining, check_batch_size, check_finite_epoch, check_finite_probabilities,
                                  check_global_batch, check_pretraining_batch_size)
 from ecgcl.engine.model import Classifier, probabilities
+from ecgcl.engine.preload import PreloadedDataset
 from ecgcl.engine.speed import TrainOptions, current_options, now
 from ecgcl.errors import EcgclError
 from ecgcl.metrics import classification_metrics
@@ -35,20 +36,36 @@ EpochCallback = Callable[[str, int, int, dict[str, Any]], None]
 
 def _loader(store: ECGStore, rows: np.ndarray, targets: np.ndarray | None, batch_size: int, *,
             shuffle_seed: int | None = None, merge_single: bool = False,
-            options: TrainOptions | None = None, device: torch.device | None = None) -> DataLoader:
-    """Batches of `rows` in a seeded random order (or in order); reads each batch in one memory-map access.
+            options: TrainOptions | None = None, device: torch.device | None = None,
+            dataset: ECGDataset | None = None) -> DataLoader:
+    """Batches of `rows` in a seeded random order (or in order); reads each batch in one memory-map access, or
+    gathers it from `dataset` (a `PreloadedDataset` of the same `rows`, see `ecgcl.engine.preload`).
 
     `merge_single` folds a final batch of one record into the batch before it, so a model with batch norm
     (which cannot train on one sample) trains on every record instead of silently skipping the last one.
     """
-    if shuffle_seed is not None:
-        rows = rows[np.random.default_rng(shuffle_seed).permutation(len(rows))]
-    batches = [list(range(start, min(len(rows), start + batch_size))) for start in range(0, len(rows), batch_size)]
+    order = np.arange(len(rows)) if shuffle_seed is None else np.random.default_rng(shuffle_seed).permutation(len(rows))
+    batches = [order[start:start + batch_size].tolist() for start in range(0, len(rows), batch_size)]
     if merge_single and len(batches) > 1 and len(batches[-1]) == 1:
         last = batches.pop()
         batches[-1] += last
+    if dataset is not None:
+        return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_batch)
     return DataLoader(ECGDataset(store, rows, targets), batch_sampler=batches, collate_fn=collate_batch,
                       **_loading_kwargs(options, device))
+
+
+def preloaded(store: ECGStore, rows: np.ndarray, targets: np.ndarray | None, options: TrainOptions,
+              device: torch.device) -> ECGDataset | None:
+    """The `PreloadedDataset` of `rows` that `options.preload` asks for on `device`, or None (the loader)."""
+    from ecgcl.engine.preload import choose_preload, pool_bytes
+
+    choice = choose_preload(options.preload, device, pool_bytes(store, rows), options.preload_budget)
+    if options.timer is not None:
+        options.timer.preloaded = choice
+    if choice == "off":
+        return None
+    return PreloadedDataset(store, rows, targets, device if choice == "device" else torch.device("cpu"))
 
 
 def _loading_kwargs(options: TrainOptions | None, device: torch.device | None) -> dict[str, Any]:
@@ -67,16 +84,29 @@ def pretraining_loader(store: ECGStore, rows: np.ndarray, global_batch: int, *, 
 
     The sampler is used with one process too: with shuffle seed `seed` (and `set_epoch`), rank r of N reads
     positions r, r + N, r + 2N ... of one permutation, so with a per-rank batch of `global_batch / N` the
-    union of the ranks' k-th batches is the single process's k-th batch, whatever N is.
+    union of the ranks' k-th batches is the single process's k-th batch, whatever N is. With `--preload` under
+    DDP each rank instead holds one fixed shard of the pool (positions r, r + N ... of a seeded permutation)
+    and draws its batches from it (shards of equal size, so every rank runs the same number of steps), so no
+    rank copies the whole pool; one process is the same either way.
     """
     world, this_rank = world_size(), rank()
     check_global_batch(global_batch, world)
-    dataset = ECGDataset(store, rows, None)
+    per_rank, drop_last = global_batch // world, len(rows) >= global_batch
+    dataset = None
+    if options is not None and device is not None:
+        if world > 1 and options.preload != "off":
+            shard = np.sort(np.random.default_rng(seed).permutation(len(rows))[this_rank::world][:len(rows) // world])
+            dataset = preloaded(store, rows[shard], None, options, device)
+            if dataset is not None:
+                rows, world, this_rank = rows[shard], 1, 0
+        else:
+            dataset = preloaded(store, rows, None, options, device)
+    dataset = dataset if dataset is not None else ECGDataset(store, rows, None)
     sampler = DistributedSampler(dataset, num_replicas=world, rank=this_rank, shuffle=True, seed=seed,
                                  drop_last=True)
-    drop_last = len(rows) >= global_batch
-    return DataLoader(dataset, batch_size=global_batch // world, sampler=sampler, drop_last=drop_last,
-                      collate_fn=collate_batch, **_loading_kwargs(options, device))
+    kwargs = {} if isinstance(dataset, PreloadedDataset) else _loading_kwargs(options, device)
+    return DataLoader(dataset, batch_size=per_rank, sampler=sampler, drop_last=drop_last,
+                      collate_fn=collate_batch, **kwargs)
 
 
 def wrap_for_training(module: nn.Module, device: torch.device, options: TrainOptions, *,
@@ -331,6 +361,8 @@ def train_classifier(*, model: Classifier, store: ECGStore, train_rows: np.ndarr
 
     y_val = np.asarray(y[val_rows])
     non_blocking = options.pin(device)
+    held = preloaded(store, train_rows, y, options, device) if start < epochs and start - best_epoch < patience \
+        else None
     for epoch in range(start, epochs):
         if epoch - best_epoch >= patience:  # also when resuming a unit that had already stopped
             break
@@ -339,7 +371,7 @@ def train_classifier(*, model: Classifier, store: ECGStore, train_rows: np.ndarr
         total, count = 0.0, 0
         model.train()
         for signals, target, _ in _loader(store, train_rows, y, batch_size, shuffle_seed=shuffle,
-                                          merge_single=batch_norm, options=options, device=device):
+                                          merge_single=batch_norm, options=options, device=device, dataset=held):
             signals = signals.to(device, non_blocking=non_blocking)
             target = as_target(target.to(device, non_blocking=non_blocking))
             with options.autocast(device):

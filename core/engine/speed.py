@@ -30,6 +30,7 @@ class StepTimer:
     steps: int = 0
     samples: int = 0
     seen: int = 0
+    preloaded: str = "off"  # where the batches came from (`ecgcl.engine.preload`), set by the loop
 
     def record(self, wait_s: float, step_s: float, samples: int) -> None:
         """Add one step (after the first `skip` steps)."""
@@ -53,7 +54,7 @@ class StepTimer:
 
     def summary(self) -> str:
         return (f"{self.throughput:.1f} ECGs/s over {self.steps} steps, "
-                f"{100 * self.data_fraction:.1f}% of step time waiting on data")
+                f"{100 * self.data_fraction:.1f}% of step time waiting on data (preload {self.preloaded})")
 
 
 @dataclass
@@ -67,6 +68,8 @@ class TrainOptions:
     - `pin_memory`: page-locked host batches with non-blocking copies; None = on when training on CUDA.
     - `sync_batchnorm`: under DDP on CUDA, convert BatchNorm to `nn.SyncBatchNorm` so statistics span all
       ranks (SyncBatchNorm is GPU-only; on CPU use `--encoder-arg norm=group` for rank-independent results).
+    - `preload`: where the training records are read from (`ecgcl.engine.preload`): auto | off | ram | device;
+      `preload_budget` (GB) replaces the free-memory figure `auto` and `ram` compare the pool with.
     - `timer`: a `StepTimer` the pretraining loop fills (data wait vs. step time).
     """
 
@@ -76,9 +79,17 @@ class TrainOptions:
     pin_memory: bool | None = None
     prefetch: int = 2
     sync_batchnorm: bool = True
+    preload: str = "auto"
+    preload_budget: float | None = None
     timer: StepTimer | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        from ecgcl.config import PRELOAD_MODES
+
+        if self.preload not in PRELOAD_MODES:
+            raise EcgclError(f"--preload must be one of {', '.join(PRELOAD_MODES)}, got {self.preload!r}")
+        if self.preload_budget is not None and not self.preload_budget > 0:
+            raise EcgclError(f"--preload-budget must be a positive number of GB, got {self.preload_budget!r}")
         if not isinstance(self.workers, int) or self.workers < 0:
             raise EcgclError(f"--workers must be an integer >= 0, got {self.workers!r}")
         if not isinstance(self.prefetch, int) or self.prefetch < 1:
