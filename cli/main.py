@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import click
@@ -11,12 +12,14 @@ from ecgcl.cli.signals import Terminated
 from ecgcl.errors import EcgclError
 
 
+DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EROFS}  # never a bug
 INTERRUPTED = ("Interrupted: finished epochs are saved; run the same command again (or `ecgcl run --resume "
                "--out DIR`) to continue.")
 
 
 class EcgclGroup(click.Group):
-    """A click group that turns `EcgclError` (a user mistake) into one line on stderr and exit code 2, and
+    """A click group that turns `EcgclError` (a user mistake) and an `OSError` of a full or read-only disk that
+    no writer named (a net: ecgcl's own writers raise `EcgclError`) into one line on stderr and exit code 2, and
     Ctrl-C (or SIGTERM) into one line and exit code 130 (143): the command's own `interrupt_message` if it
     has one, else the training one (work is saved per epoch, so a rerun resumes)."""
 
@@ -50,6 +53,15 @@ class EcgclGroup(click.Group):
             return super().invoke(ctx)
         except EcgclError as error:
             click.echo(f"Error: {error}", err=True)
+            sys.exit(2)
+        except OSError as error:
+            if error.errno not in DISK_FULL:  # anything else may be a bug: its traceback is wanted
+                raise
+            # every ecgcl writer names its file and what it holds (ecgcl.files.write_error); this is the net
+            # under a writer that does not (a plugin's, a library's)
+            where = f" {error.filename}" if error.filename else ""
+            hint = "write elsewhere" if error.errno == errno.EROFS else "free space and run the same command again"
+            click.echo(f"Error: cannot write{where}: {error.strerror or error} ({hint})", err=True)
             sys.exit(2)
         except KeyboardInterrupt as interrupt:
             command = self.commands.get(ctx.invoked_subcommand or "")

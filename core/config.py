@@ -163,10 +163,12 @@ class RunConfig:
 
     def save(self, folder: str | os.PathLike) -> Path:
         """Write the resolved configuration as `config.json` in `folder`."""
+        from ecgcl.files import atomic_write, make_folders
+
         path = Path(folder) / "config.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
-        return path
+        make_folders(path.parent, "results folder")
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        return atomic_write(path, lambda handle: handle.write(text.encode("utf-8")), what="run configuration")
 
 
 GRID_AXES = ("objective", "aug", "encoder")  # options whose several values make a grid, in cell-name order

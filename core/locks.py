@@ -92,8 +92,12 @@ def hold_lock(path: str | os.PathLike, *, what: str, notify: Notify | None = Non
             continue
         except OSError as error:
             raise EcgclError(f"cannot write in {path.parent}: {error.strerror or error}") from None
-        with os.fdopen(fd, "w") as handle:
-            json.dump(me, handle)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(me, handle)
+        except OSError as error:  # a full disk while writing the lock's few bytes: no half lock left behind
+            path.unlink(missing_ok=True)
+            raise EcgclError(f"cannot write the lock {path}: {error.strerror or error}") from None
         break
     else:
         raise EcgclError(f"{what}: could not take the lock {path}; another process keeps taking it")

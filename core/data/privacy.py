@@ -49,7 +49,8 @@ class Pseudonymiser:
         path = salt_path(out)
         try:
             if not path.is_file():
-                atomic_write(path, lambda handle: handle.write(secrets.token_hex(32).encode()), mode=0o600)
+                atomic_write(path, lambda handle: handle.write(secrets.token_hex(32).encode()), mode=0o600,
+                             what="patient salt")
             key = path.read_bytes().strip()
         except OSError as error:
             raise EcgclError(f"cannot keep the patient salt at {path}: {error.strerror or error}") from None

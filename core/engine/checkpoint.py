@@ -15,23 +15,27 @@ from typing import Any
 import torch
 
 from ecgcl.errors import EcgclError
-from ecgcl.files import atomic_write
+from ecgcl.files import atomic_write, make_folders
 
 FORMAT = "ecgcl-checkpoint-1"
+KEPT = "finished epochs are kept"  # what a rerun after a failed checkpoint write keeps
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     """Write `payload` to `path` through a temporary file and a rename, so a crash never leaves half a file.
 
     Under torch.distributed only rank 0 writes (every rank holds the same weights); other ranks return the path.
+    A failed write (no space, no permission: an `OSError`) leaves no temporary file and is one `EcgclError` line
+    naming the file (`ecgcl.files.write_error`); the checkpoints already written stay, so a rerun resumes.
     """
     from ecgcl.distributed import is_main_process
 
     path = Path(path)
     if not is_main_process():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda handle: torch.save(_plain({"format": FORMAT, **payload}), handle))
+    make_folders(path.parent, "checkpoint folder", kept=KEPT)
+    atomic_write(path, lambda handle: torch.save(_plain({"format": FORMAT, **payload}), handle), what="checkpoint",
+                 kept=KEPT)
     return path
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ecgcl.errors import EcgclError
-from ecgcl.files import atomic_write
+from ecgcl.files import atomic_write, make_folders
 
 OUTPUT_SUFFIXES = (".npy", ".parquet")
 ENCODER_KINDS = ("encoder", "pretrain", "classifier")  # checkpoint kinds that hold an encoder
@@ -111,17 +111,24 @@ def embed_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathLike
     vectors = compute_embeddings(encoder, store, rows, window=meta["window"], representation=meta["representation"],
                                  batch_size=batch_size, device=select_device(device), lead_adapter=plan.adapter())
     metadata = store.metadata.iloc[rows].reset_index(drop=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(out.parent, "output folder")
     if out.suffix == ".npy":
-        atomic_write(out, lambda handle: np.save(handle, vectors))
         ids = metadata[["record_id", "patient_id"]].astype(str)
-        atomic_write(_ids_path(out), lambda handle: ids.to_csv(handle, index=False))
+
+        def vectors_then_ids(handle) -> None:
+            # the ids go into place before the vectors are renamed: a failed write of either leaves no new .npy
+            # beside older (or no) ids
+            np.save(handle, vectors)
+            atomic_write(_ids_path(out), lambda ids_handle: ids.to_csv(ids_handle, index=False),
+                         what="embedding ids")
+
+        atomic_write(out, vectors_then_ids, what="embeddings")
     else:
         import pandas as pd
 
         table = pd.concat([metadata, pd.DataFrame(vectors, columns=[f"emb_{i}" for i in range(vectors.shape[1])])],
                           axis=1)
-        atomic_write(out, lambda handle: table.to_parquet(handle, index=False))
+        atomic_write(out, lambda handle: table.to_parquet(handle, index=False), what="embeddings")
     return {"checkpoint": str(checkpoint_path), "kind": checkpoint.get("kind"), "store": str(store.path),
             "records": int(len(rows)), "embed_dim": int(vectors.shape[1]), "out": str(out),
             "ids": str(_ids_path(out)) if out.suffix == ".npy" else None,

@@ -60,12 +60,14 @@ def export_checkpoint(checkpoint: dict[str, Any], out: str | os.PathLike, *, sou
                       results: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
     """Write `checkpoint` (a loaded ecgcl checkpoint) as an export folder at `out` (see the module docstring).
 
-    The folder is written beside `out` and renamed into place, so a failure leaves nothing half-written.
+    The folder is written beside `out` and renamed into place, so a failure leaves nothing half-written; a failed
+    write (no space, no permission) is one `EcgclError` line naming the file (`ecgcl.files.write_error`).
     `results` (the run's summary rows, when the checkpoint came from `ecgcl run`) go into the model card.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save as save_safetensors
 
     from ecgcl import __version__
+    from ecgcl.files import make_folders, write_error
     from ecgcl.engine.model_card import model_card
 
     kind = checkpoint.get("kind")
@@ -84,12 +86,19 @@ def export_checkpoint(checkpoint: dict[str, Any], out: str | os.PathLike, *, sou
               "encoder_distribution": None if component is None else
               {"name": component.source.name, "version": component.source.version}, "meta": meta}
     weights = {k: v.detach().cpu().contiguous() for k, v in checkpoint[WEIGHT_KEYS[kind]].items()}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    # serialized here and written by Python, so a full disk is an OSError (save_file's own writer raises a
+    # SafetensorError instead)
+    files = [(WEIGHTS_FILE, "model weights", save_safetensors(weights, metadata={"format": EXPORT_FORMAT})),
+             (CONFIG_FILE, "model config", (json.dumps(config, indent=2, default=str) + "\n").encode("utf-8")),
+             (CARD_FILE, "model card", model_card(config, results).encode("utf-8"))]
+    make_folders(out.parent, "export folder")
+    staging, current = None, (out, "export folder")  # what a failure is about: the file being written, else OUT
     try:
-        save_file(weights, str(staging / WEIGHTS_FILE), metadata={"format": EXPORT_FORMAT})
-        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str) + "\n")
-        (staging / CARD_FILE).write_text(model_card(config, results))
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        for name, what, data in files:
+            current = (out / name, what)
+            (staging / name).write_bytes(data)
+        current = (out, "export folder")
         umask = os.umask(0)
         os.umask(umask)
         for file in staging.iterdir():
@@ -98,10 +107,11 @@ def export_checkpoint(checkpoint: dict[str, Any], out: str | os.PathLike, *, sou
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         staging.rename(out)
-    except OSError as error:
-        raise EcgclError(f"cannot write the export folder {out}: {error.strerror or error}") from None
+    except OSError as error:  # no space, no permission: one line, the staged folder removed
+        raise write_error(*current, error) from error
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     return out
 
 

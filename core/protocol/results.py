@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from ecgcl.files import write_json
+from ecgcl.files import save_figure, write_csv, write_json
 from ecgcl.methods import COMPARISONS, METHOD_TABLE, short_label
 from ecgcl.metrics import BOUNDED_METRICS, METRIC_NAMES, mean_ci, shown_interval
 
@@ -54,12 +54,13 @@ def paired_rows(summary: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def write_tables(out: Path, rows: Sequence[dict[str, Any]], summary: Sequence[dict[str, Any]]) -> None:
-    """metrics.json / metrics.csv (one row per repeat, fraction and method) and summary.json / summary.csv."""
+    """metrics.json / metrics.csv (one row per repeat, fraction and method) and summary.json / summary.csv, each
+    through a temporary file (a failed write is one `EcgclError` line, see `ecgcl.files.atomic_write`)."""
     flat = [{k: v for k, v in r.items() if k not in ("history", "fingerprint", "per_class")} for r in rows]
-    write_json(out / "metrics.json", list(rows))
-    pd.DataFrame(flat).to_csv(out / "metrics.csv", index=False)
-    write_json(out / "summary.json", list(summary))
-    pd.DataFrame(list(summary)).to_csv(out / "summary.csv", index=False)
+    write_json(out / "metrics.json", list(rows), what="results table")
+    write_csv(out / "metrics.csv", pd.DataFrame(flat), what="results table")
+    write_json(out / "summary.json", list(summary), what="results table")
+    write_csv(out / "summary.csv", pd.DataFrame(list(summary)), what="results table")
 
 
 MIN_TEST_POSITIVES = 10  # below this many test records of a class, its interval means little
@@ -155,8 +156,10 @@ def plot_loss_curves(path: Path, pretrain_histories: dict[int, list[dict[str, An
     if right.get_legend_handles_labels()[0]:
         right.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        save_figure(path, fig)
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -360,7 +363,7 @@ def plot_label_efficiency(path: Path, summary: Sequence[dict[str, Any]], metric:
     import matplotlib.pyplot as plt
 
     try:
-        fig.savefig(path, dpi=110)
+        save_figure(path, fig)
     finally:
         plt.close(fig)
     return path

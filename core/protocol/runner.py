@@ -466,9 +466,9 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
     """Run the whole protocol and write the results folder (see the module docstring), holding its lock."""
     import json
 
-    from ecgcl.engine.checkpoint import load_checkpoint
+    from ecgcl.engine.checkpoint import KEPT, load_checkpoint
     from ecgcl.engine.device import seed_everything
-    from ecgcl.files import write_json
+    from ecgcl.files import make_folders, write_json, writing
     from ecgcl.protocol.results import plot_label_efficiency, plot_loss_curves, summarise, write_tables
     from ecgcl.protocol.splits import check_both_classes, label_fraction_subset, pretraining_pool
     from ecgcl.split_spec import parse_split
@@ -486,8 +486,9 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
         shutil.rmtree(out / "repeats")
     if not overwrite:
         check_results_folder(out, config)
-    out.mkdir(parents=True, exist_ok=True)
-    config.save(out)
+    make_folders(out, "results folder", kept=KEPT)
+    with writing(out / "config.json", "run configuration", kept=KEPT):  # RunConfig.save writes the file itself
+        config.save(out)
     store, targets = exp.store, exp.targets
     codes, key = store.group_codes, targets.stratify_key()  # patients joined by duplicate records
     rows: list[dict[str, Any]] = []
@@ -501,11 +502,11 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
                            class_names=targets.class_names)
         pool = pretraining_pool(codes, split)
         folder = out / "repeats" / f"repeat_{repeat + 1}"
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folders(folder, "repeat folder", kept=KEPT)
         ids = store.metadata["record_id"].astype(str).to_numpy()
         write_json(folder / "split.json", {"seed": seed, "strategy": config.split, "description": strategy.describe(),
                                            **{p: ids[r].tolist() for p, r in split.parts().items()},
-                                           "pretraining_pool": ids[pool].tolist()})
+                                           "pretraining_pool": ids[pool].tolist()}, what="split", kept=KEPT)
         encoder_state = None
         if needs_pretraining:
             unit = {"repeat": repeat}
@@ -524,7 +525,7 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
             check_both_classes(targets.y, {f"train ({fraction:g} of labels)": train_rows}, repeat=repeat + 1,
                                task=config.task, class_names=targets.class_names)
             sub = folder / f"labels_{fraction:g}"
-            sub.mkdir(exist_ok=True)
+            make_folders(sub, "label fraction folder", kept=KEPT)
             for method in config.methods:
                 unit = {"repeat": repeat, "seed": seed, "label_fraction": fraction, "method": method}
                 result_file = sub / f"{method}.json"
@@ -537,7 +538,8 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
                     row = run_finetuning(exp, method=method, encoder_state=state, train_rows=train_rows,
                                          val_rows=split.val, test_rows=split.test, folder=sub, seed=seed, unit=unit,
                                          on_epoch_end=on_epoch_end)
-                    write_json(result_file, {**row, "fingerprint": exp.fingerprint(stage="classifier", **unit)})
+                    write_json(result_file, {**row, "fingerprint": exp.fingerprint(stage="classifier", **unit)},
+                               what="unit result", kept=KEPT)
                     (sub / f"{method}.last.pt").unlink(missing_ok=True)  # finished: the best checkpoint remains
                 rows.append(row)
                 if config.robustness:
@@ -568,7 +570,7 @@ def unit_robustness(exp: Experiment, row: dict[str, Any], test_rows: np.ndarray,
     """
     import json
 
-    from ecgcl.engine.checkpoint import load_checkpoint
+    from ecgcl.engine.checkpoint import KEPT, load_checkpoint
     from ecgcl.engine.evaluate import load_classifier
     from ecgcl.files import write_json
     from ecgcl.robustness.conditions import robustness_grid
@@ -589,7 +591,7 @@ def unit_robustness(exp: Experiment, row: dict[str, Any], test_rows: np.ndarray,
     scores = score_conditions(model, exp.store, test_rows, exp.targets.y, conditions, registry=exp.registry,
                               seed=row["seed"], device=exp.device, batch_size=c.batch_size,
                               threshold=row.get("threshold", 0.5))
-    write_json(path, {"key": key, "scores": scores})
+    write_json(path, {"key": key, "scores": scores}, what="robustness scores", kept=KEPT)
     return [{**unit, **r} for r in scores]
 
 

@@ -70,7 +70,9 @@ def pretrain_once(config: RunConfig, *, all_records: bool = False, overwrite: bo
     from ecgcl.engine.session import distributed_session
     from ecgcl.engine.device import seed_everything
     from ecgcl.engine.guards import check_global_batch
+    from ecgcl.engine.checkpoint import KEPT
     from ecgcl.engine.speed import TrainOptions, training_options
+    from ecgcl.files import make_folders, writing
     from ecgcl.protocol.runner import finetune_split, prepare, run_pretraining
     from ecgcl.protocol.splits import pretraining_pool
 
@@ -87,8 +89,9 @@ def pretrain_once(config: RunConfig, *, all_records: bool = False, overwrite: bo
             if session.is_main:
                 if overwrite:
                     discard_unfinished(out)
-                out.mkdir(parents=True, exist_ok=True)
-                config.save(out)
+                make_folders(out, "results folder", kept=KEPT)
+                with writing(out / "config.json", "run configuration", kept=KEPT):  # RunConfig.save writes it
+                    config.save(out)
             barrier()  # no rank looks for a resume file before rank 0 has discarded stale ones
             seed_everything(config.seed)
             with training_options(options or TrainOptions()):
@@ -144,7 +147,8 @@ def finetune_once(config: RunConfig, *, checkpoint: str | None = None, given: di
     from ecgcl.engine.device import seed_everything
     from ecgcl.engine.lead_mapping import lead_plan_for
     from ecgcl.engine.speed import TrainOptions, training_options
-    from ecgcl.files import write_json
+    from ecgcl.engine.checkpoint import KEPT
+    from ecgcl.files import make_folders, write_json, writing
     from ecgcl.protocol.runner import check_pretraining_excludes, finetune_split, prepare, run_finetuning
     from ecgcl.protocol.splits import check_both_classes, label_fraction_subset
 
@@ -182,15 +186,16 @@ def finetune_once(config: RunConfig, *, checkpoint: str | None = None, given: di
             exp.reporter.message(f"Note: {note}")
     check_both_classes(targets.y, split.parts(), repeat=1, task=config.task, class_names=targets.class_names)
     train = label_fraction_subset(split.train, codes, targets.stratify_key(), label_fraction, config.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    config.save(out)
+    make_folders(out, "results folder", kept=KEPT)
+    with writing(out / "config.json", "run configuration", kept=KEPT):  # RunConfig.save writes the file itself
+        config.save(out)
     method = method_for(mode, pretrained=checkpoint is not None)
     with training_options(options or TrainOptions()):
         row = run_finetuning(exp, method=method, encoder_state=encoder_state, train_rows=train, val_rows=split.val,
                              test_rows=split.test, folder=out, seed=config.seed,
                              unit={"repeat": 0, "seed": config.seed, "label_fraction": label_fraction,
                                    "method": method, **pretrained})
-    write_json(out / "metrics.json", row)
+    write_json(out / "metrics.json", row, what="results table", kept=KEPT)
     (out / f"{method}.last.pt").unlink(missing_ok=True)  # finished: the best checkpoint remains
     return FinetuneResult(row, method, notes)
 

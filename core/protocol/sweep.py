@@ -104,7 +104,7 @@ def run_grid(config: RunConfig, *, registry=None, reporter=None, overwrite: bool
              on_epoch_end: Callable[[str, int, int, dict], None] | None = None) -> GridResult:
     """Check every cell, then run them one after another and write grid.json / grid.csv / grid.png (holding the
     grid folder's lock; each cell's run holds its own folder's)."""
-    from ecgcl.files import write_json
+    from ecgcl.files import make_folders, write_json, writing
     from ecgcl.protocol.runner import Reporter, prepare, run_protocol
 
     reporter = reporter or Reporter()
@@ -114,8 +114,9 @@ def run_grid(config: RunConfig, *, registry=None, reporter=None, overwrite: bool
         prepare(cell.config, registry=registry, reporter=reporter, pretraining=cell.config.needs_pretraining)
     if not overwrite:
         check_grid_folder(out, config)
-    out.mkdir(parents=True, exist_ok=True)
-    config.save(out)
+    make_folders(out, "results folder")
+    with writing(out / "config.json", "run configuration"):  # RunConfig.save writes the file itself
+        config.save(out)
     results = []
     for number, cell in enumerate(cells, start=1):
         reporter.message(f"cell {number}/{len(cells)}: --objective {cell.objective} --aug {cell.aug or DEFAULT_AUG} "
@@ -123,7 +124,7 @@ def run_grid(config: RunConfig, *, registry=None, reporter=None, overwrite: bool
         results.append((cell, run_protocol(cell.config, registry=registry, reporter=reporter, overwrite=overwrite,
                                            on_epoch_end=on_epoch_end)))
     rows = grid_rows(results)
-    write_json(out / "grid.json", rows)
+    write_json(out / "grid.json", rows, what="grid table")
     _write_csv(out / "grid.csv", rows)
     plot_grid(out / "grid.png", rows, list(dict.fromkeys(c.setting for c in cells)), grid_values(config.encoder))
     return GridResult(results, rows, out)
@@ -162,9 +163,9 @@ def grid_rows(results: list[tuple[Cell, Any]]) -> list[dict[str, Any]]:
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     import pandas as pd
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    pd.DataFrame(rows).to_csv(tmp, index=False)
-    tmp.replace(path)
+    from ecgcl.files import write_csv
+
+    write_csv(path, pd.DataFrame(rows), what="grid table")
 
 
 def plot_grid(path: Path, rows: list[dict[str, Any]], settings: list[str], encoders: list[str]) -> Path:
@@ -177,6 +178,7 @@ def plot_grid(path: Path, rows: list[dict[str, Any]], settings: list[str], encod
     import numpy as np
     from matplotlib.patches import Rectangle
 
+    from ecgcl.files import save_figure
     from ecgcl.methods import short_label
 
     largest = max(r["label_fraction"] for r in rows)
@@ -203,6 +205,8 @@ def plot_grid(path: Path, rows: list[dict[str, Any]], settings: list[str], encod
         fig.colorbar(image, ax=ax, fraction=0.046)
     fig.suptitle(f"Grid, label fraction {largest:g}: mean [95% CI] over repeats (framed: best cell)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        save_figure(path, fig)
+    finally:
+        plt.close(fig)
     return path

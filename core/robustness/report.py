@@ -74,14 +74,12 @@ def write_robustness(out: Path, rows: Sequence[dict[str, Any]], summary: Sequenc
     """robustness.csv (the summary), robustness.json (summary, per-repeat scores, skipped conditions) and .png."""
     import pandas as pd
 
-    from ecgcl.files import write_json
+    from ecgcl.files import make_folders, write_csv, write_json
 
-    out.mkdir(parents=True, exist_ok=True)
+    make_folders(out, "results folder")
     write_json(out / "robustness.json", {"seed": seed, "skipped": list(skipped), "summary": list(summary),
-                                         "per_repeat": list(rows)})
-    tmp = out / ".robustness.csv.tmp"
-    pd.DataFrame(list(summary)).to_csv(tmp, index=False)
-    tmp.replace(out / "robustness.csv")
+                                         "per_repeat": list(rows)}, what="robustness report")
+    write_csv(out / "robustness.csv", pd.DataFrame(list(summary)), what="robustness report")
     plot_robustness(out / "robustness.png", summary)
     return [out / "robustness.csv", out / "robustness.json", out / "robustness.png"]
 
@@ -106,6 +104,8 @@ def plot_robustness(path: Path, summary: Sequence[dict[str, Any]], metric: str =
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from ecgcl.files import save_figure
 
     series = robustness_series(summary, metric)
     families = [f for f in FAMILIES if any(r["family"] == f for r in summary)]
@@ -132,8 +132,10 @@ def plot_robustness(path: Path, summary: Sequence[dict[str, Any]], metric: str =
     fig.suptitle(f"Robustness: test {metric.upper()} per condition (mean, 95% CI over repeats; dashed: clean)",
                  fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        save_figure(path, fig)
+    finally:
+        plt.close(fig)
     return path
 
 
