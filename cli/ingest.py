@@ -108,7 +108,8 @@ def print_summary(result) -> None:
     table.add_row("labelled / unlabelled", f"{counts['labelled']} / {counts['unlabelled']}")
     table.add_row("patients", str(counts["patients"]))
     table.add_row("shape", f"{counts['rows']} x {len(manifest['leads'])} leads x {manifest['samples']} samples "
-                           f"({manifest['fs']:g} Hz, {manifest['length']:g} s)")
+                           f"({manifest['fs']:g} Hz, {manifest['length']:g} s, {manifest['dtype']}, "
+                           f"{(result.path / 'signals.npy').stat().st_size / 1e6:.3g} MB)")
     flagged = manifest["flagged"]["implausible_amplitude"]
     if flagged["count"]:
         example = flagged["records"][0]

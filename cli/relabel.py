@@ -27,5 +27,6 @@ def relabel(store: str, labels: str | None, id_column: str | None, label_columns
     console = Console()
     counts = manifest["counts"]
     console.print(Text(f"relabelled {store}: {counts['labelled']} labelled, {counts['unlabelled']} unlabelled "
-                       f"records, {counts['patients']} patients; hash {manifest['hash']}"), soft_wrap=True)
+                       f"records, {counts['patients']} patients; {manifest['dtype']} signals kept; "
+                       f"hash {manifest['hash']}"), soft_wrap=True)
     print_annotations(console, manifest)

@@ -294,7 +294,8 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, options: IngestOpt
     skipped: list[Skip] = []
     started = time.perf_counter()
     with ExitStack() as stack:
-        writer = stack.enter_context(StoreWriter(out, len(plan.leads), plan.samples, overwrite=o.overwrite))
+        writer = stack.enter_context(StoreWriter(out, len(plan.leads), plan.samples, overwrite=o.overwrite,
+                                                 dtype=o.dtype))
         privacy = Pseudonymiser.for_store(out, salt=o.patient_salt, keep=o.keep_patient_ids,
                                           needed=bool(identifying))
         reporter.stage("ingest", n)
@@ -463,6 +464,7 @@ def _manifest(reader: Reader, source, plan: Plan, chosen, refs, records, skipped
         "samples": plan.samples,
         "leads": list(plan.leads),
         "units": "mV",
+        "dtype": options["dtype"],
         "chosen": chosen,
         "preprocessing": {"units": "each lead's header unit converted to mV (uV x 0.001, V x 1000)",
                           "lead_names": "canonical names via the alias table"

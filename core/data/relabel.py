@@ -1,9 +1,9 @@
 """`ecgcl relabel`: add or replace labels and patients of an existing store without touching its signals.
 
 Users often get labels after they ingest. The new store is assembled in a temporary folder beside the old one
-(signals hard-linked, or copied where links are impossible; new metadata; manifest with updated counts, the
-join report and a `relabelled` history entry; new content hash) and swapped in by renames, so a failure at any
-point leaves the store as it was.
+(signals hard-linked, or copied where links are impossible, so their dtype is kept; new metadata; manifest with
+updated counts, the join report and a `relabelled` history entry; new content hash) and swapped in by renames,
+so a failure at any point leaves the store as it was.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def _relabel(path: Path, labels: LabelTable | None, patient_from_name: str | Non
     store = open_store(path)
     metadata, notes = annotate(store.metadata, labels=labels, patient_from_name=patient_from_name)
     manifest = {k: v for k, v in store.manifest.items() if k != "hash"}
+    manifest.setdefault("dtype", store.dtype)  # a store written before the manifest said it: float32
     manifest.update(notes)
     manifest["counts"] = {**manifest.get("counts", {}), **label_counts(metadata)}
     manifest["relabelled"] = [*manifest.get("relabelled", []), {

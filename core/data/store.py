@@ -1,10 +1,12 @@
 """The memory-mapped ECG store: one signal array, a metadata table and a manifest, written atomically.
 
 Layout of a store folder:
-- `signals.npy`   float32 array (records, leads, samples), opened with `np.load(mmap_mode="r")`;
+- `signals.npy`   float32 or float16 array (records, leads, samples) in mV, opened with `np.load(mmap_mode="r")`;
+                  `ECGStore.read` always hands out float32 (see STORE_DTYPES);
 - `metadata.csv`  one row per record: record_id, patient_id, labels (';'-joined, empty when unlabelled),
                   fs, original_fs, source_path and any extra columns (strat_fold, age, sex ...);
-- `manifest.json` source, options, fs, length, leads, counts, skipped records with reasons, content hash.
+- `manifest.json` source, options, fs, length, leads, `dtype`, counts, skipped records with reasons, content hash
+                  (over the whole of `signals.npy`, its header and so its dtype included, and `metadata.csv`).
 
 A store is written to a hidden temporary folder beside its destination and renamed into place at the end,
 so an interrupted write never leaves a half store; it is named `.OUT.tmp-PID-*` after the writing process, and
@@ -39,10 +41,28 @@ MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
 REQUIRED_COLUMNS = ("record_id", "patient_id", "labels")
 
+# The value types a store's signals may have. float16 halves the disk, page cache and read bandwidth of float32;
+# it rounds each value to within 2^-11 of itself (at most 0.5 uV at 1 mV, 2.4 uV at 5 mV: steps of 1 uV below
+# 2 mV, where most samples lie, and 4 uV at 5 mV), about the digital step of ECG carts (1 uV in PTB-XL, ~5 uV in
+# many), and readers hand out float32 whichever it is. Stores written before the choice existed are float32
+# and their manifests have no `dtype`.
+STORE_DTYPES = ("float32", "float16")
+FLOAT16_MAX_MV = float(np.finfo(np.float16).max)  # 65504: larger values would be stored as inf
 
-def npy_header(shape: tuple[int, ...], size: int | None = None) -> bytes:
-    """A `.npy` (version 1.0) header for a C-order float32 array of `shape`, space-padded to `size` bytes if given."""
-    text = repr({"descr": "<f4", "fortran_order": False, "shape": tuple(int(n) for n in shape)})
+
+def store_dtype(dtype: str | np.dtype) -> np.dtype:
+    """The little-endian numpy dtype of a store value type (`STORE_DTYPES`); one clear line for any other."""
+    name = dtype.name if isinstance(dtype, np.dtype) else str(dtype)
+    if name not in STORE_DTYPES:
+        raise EcgclError(f"--dtype {name!r}: a store holds {' or '.join(STORE_DTYPES)} values")
+    return np.dtype(name).newbyteorder("<")
+
+
+def npy_header(shape: tuple[int, ...], size: int | None = None, dtype: str | np.dtype = "float32") -> bytes:
+    """A `.npy` (version 1.0) header for a C-order `dtype` (a store dtype) array of `shape`, space-padded to `size`
+    bytes if given."""
+    descr = np.lib.format.dtype_to_descr(store_dtype(dtype))
+    text = repr({"descr": descr, "fortran_order": False, "shape": tuple(int(n) for n in shape)})
     prefix = len(np.lib.format.MAGIC_PREFIX) + 2 + 2  # magic, version, uint16 header length
     total = size if size is not None else -(-(prefix + len(text) + 1) // 64) * 64
     if prefix + len(text) + 1 > total:
@@ -61,11 +81,17 @@ class StoreWriter:
     count: the number of rows (records, or windows of records) need not be known in advance and nothing is
     copied. Use as a context manager: leaving it with an exception (or without `finish`) deletes the temporary
     folder, so an interrupted write never leaves a half store.
+
+    `dtype` (one of STORE_DTYPES) is the value type on disk; rows are rounded to it as they are appended, and
+    `finish` records it as the manifest's `dtype`. A float16 store refuses (one clear error) values beyond
+    float16's range instead of writing inf.
     """
 
-    def __init__(self, out: str | os.PathLike, leads: int, samples: int, *, overwrite: bool = False):
+    def __init__(self, out: str | os.PathLike, leads: int, samples: int, *, overwrite: bool = False,
+                 dtype: str = "float32"):
         from ecgcl.locks import hold_lock
 
+        self.dtype = store_dtype(dtype)  # before the lock: a bad dtype leaves nothing behind
         self.out = Path(out)
         self.tmp: Path | None = None
         self.handle = None
@@ -88,9 +114,9 @@ class StoreWriter:
             self.overwrite = overwrite
             self.row_shape = (int(leads), int(samples))
             self.rows = 0
-            self.header_size = len(npy_header((_RESERVED_ROWS, *self.row_shape)))
+            self.header_size = len(npy_header((_RESERVED_ROWS, *self.row_shape), dtype=self.dtype))
             self.handle = open(self.tmp / SIGNALS_FILE, "wb")
-            self.handle.write(npy_header((_RESERVED_ROWS, *self.row_shape)))
+            self.handle.write(npy_header((_RESERVED_ROWS, *self.row_shape), dtype=self.dtype))
         except OSError as error:
             self.abort()
             raise EcgclError(f"cannot write the store {self.out}: {error.strerror or error}") from None
@@ -99,10 +125,23 @@ class StoreWriter:
             raise
 
     def append(self, block: np.ndarray) -> None:
-        """Write `block` (rows, leads, samples) after the rows written so far."""
-        block = np.ascontiguousarray(block, dtype="<f4")
+        """Write `block` (rows, leads, samples) after the rows written so far, rounded to the store's dtype."""
+        block = np.asarray(block)
         if block.ndim != 3 or block.shape[1:] != self.row_shape:
             raise ValueError(f"rows of shape {block.shape[1:]} appended to a store of rows {self.row_shape}")
+        with np.errstate(over="ignore"):  # an overflow is found and reported below
+            stored = np.ascontiguousarray(block, dtype=self.dtype)
+        if stored.dtype != block.dtype and stored.size:
+            overflow = np.isinf(stored) & ~np.isinf(block)
+            if overflow.any():
+                row = int(np.argwhere(overflow)[0][0])
+                peak = float(np.nanmax(np.abs(block[row])))
+                raise EcgclError(
+                    f"cannot write the store {self.out}: row {self.rows + row} has values up to {peak:.4g} mV, "
+                    f"beyond {self.dtype.name}'s range (+-{float(np.finfo(self.dtype).max):g} mV) and any ECG's (a "
+                    "unit is likely wrong); skip such records with --max-amplitude MV, or keep them with --dtype "
+                    "float32 (the manifest flags them)")
+        block = stored
         if block.size:
             try:
                 self.handle.write(memoryview(block.reshape(-1)).cast("B"))
@@ -118,10 +157,12 @@ class StoreWriter:
         if len(metadata) != self.rows:
             raise ValueError(f"store metadata has {len(metadata)} rows for {self.rows} signal rows")
         self.handle.seek(0)
-        self.handle.write(npy_header((self.rows, *self.row_shape), self.header_size))
+        self.handle.write(npy_header((self.rows, *self.row_shape), self.header_size, self.dtype))
         self.handle.close()
         metadata.to_csv(self.tmp / METADATA_FILE, index=False)
-        manifest = {"format_version": FORMAT_VERSION, **manifest, "records": len(metadata)}
+        if manifest.get("dtype", self.dtype.name) != self.dtype.name:
+            raise ValueError(f"manifest dtype {manifest['dtype']!r} for a store written as {self.dtype.name}")
+        manifest = {"format_version": FORMAT_VERSION, **manifest, "dtype": self.dtype.name, "records": len(metadata)}
         manifest["hash"] = content_hash(self.tmp)
         (self.tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
         move_into_place(self.tmp, self.out)
@@ -272,9 +313,9 @@ def content_hash(folder: Path) -> str:
 
 
 def write_store(out: str | os.PathLike, signals: np.ndarray, metadata: pd.DataFrame, manifest: dict[str, Any],
-                *, overwrite: bool = False) -> Path:
-    """Write an in-memory (records, leads, samples) array and its metadata as a store."""
-    with StoreWriter(out, *signals.shape[1:], overwrite=overwrite) as writer:
+                *, overwrite: bool = False, dtype: str = "float32") -> Path:
+    """Write an in-memory (records, leads, samples) array and its metadata as a store of `dtype` values."""
+    with StoreWriter(out, *signals.shape[1:], overwrite=overwrite, dtype=dtype) as writer:
         writer.append(signals)
         return writer.finish(metadata, manifest)
 
@@ -302,6 +343,11 @@ class ECGStore:
     @property
     def hash(self) -> str:
         return str(self.manifest["hash"])
+
+    @property
+    def dtype(self) -> str:
+        """The value type on disk, one of STORE_DTYPES (`read` hands out float32 either way)."""
+        return self.signals.dtype.name
 
     @cached_property
     def patient_codes(self) -> np.ndarray:
@@ -365,12 +411,34 @@ class ECGStore:
             self.signals = np.load(self.path / SIGNALS_FILE, mmap_mode="r")
 
     def read(self, indices: np.ndarray) -> np.ndarray:
-        """A (len(indices), leads, samples) float32 array, read in sorted order for locality."""
+        """A (len(indices), leads, samples) float32 array, read in sorted order for locality.
+
+        The rows are copied one by one, in file order, into a single array of the store's dtype, which a float16
+        store then converts to float32 (`as_float32`): only the rows asked for are read and converted, never
+        the whole memory map, and no batch-sized temporary is made (two would cost the allocator a fresh,
+        page-faulted buffer per batch).
+        """
         indices = np.asarray(indices)
         order = np.argsort(indices, kind="stable")
-        out = np.empty((len(indices), *self.signals.shape[1:]), dtype=np.float32)
-        out[order] = self.signals[indices[order]]
-        return out
+        rows = self.signals.view(np.ndarray)  # item access without np.memmap's per-item wrapping
+        out = np.empty((len(indices), *rows.shape[1:]), dtype=np.float16 if rows.dtype == np.float16 else np.float32)
+        wanted = indices.tolist()
+        for position in order.tolist():
+            out[position] = rows[wanted[position]]
+        return out if out.dtype == np.float32 else as_float32(out)
+
+
+def as_float32(values: np.ndarray) -> np.ndarray:
+    """`values` (any store dtype) as a new float32 array, exactly.
+
+    float16 goes through torch, whose conversion is vectorised (F16C): numpy's float16 cast is an element loop,
+    several times slower than reading the rows, which would give back what the smaller store saves.
+    """
+    if values.dtype == np.float16:
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(values)).float().numpy()
+    return np.array(values, dtype=np.float32)
 
 
 def open_store(path: str | os.PathLike) -> ECGStore:
@@ -388,15 +456,19 @@ def open_store(path: str | os.PathLike) -> ECGStore:
         raise EcgclError(f"store {path} is damaged: {error}") from None
     if signals.ndim != 3 or len(metadata) != signals.shape[0]:
         raise EcgclError(f"store {path} is damaged: {signals.shape[0]} signals but {len(metadata)} metadata rows")
+    if signals.dtype.name not in STORE_DTYPES:
+        raise EcgclError(f"store {path} is damaged: {SIGNALS_FILE} holds {signals.dtype} values, not "
+                         f"{' or '.join(STORE_DTYPES)}")
     missing = [c for c in REQUIRED_COLUMNS if c not in metadata.columns]
     if missing:
         raise EcgclError(f"store {path} is damaged: {METADATA_FILE} has no column(s) {', '.join(missing)}")
-    check_manifest(manifest, signals.shape, where=path / MANIFEST_FILE)
+    check_manifest(manifest, signals.shape, where=path / MANIFEST_FILE, dtype=signals.dtype.name)
     return ECGStore(path, signals, metadata, manifest)
 
 
-def check_manifest(manifest: Any, shape: tuple[int, ...], *, where: Path) -> None:
-    """The manifest fields readers rely on: a positive `fs`, one lead name per lead (if listed), a `hash`."""
+def check_manifest(manifest: Any, shape: tuple[int, ...], *, where: Path, dtype: str | None = None) -> None:
+    """The manifest fields readers rely on: a positive `fs`, one lead name per lead (if listed), a `hash`, and
+    a `dtype` naming the signals' value type (if given: stores written before it existed have none)."""
     if not isinstance(manifest, dict):
         raise EcgclError(f"{where} is damaged: expected a JSON object, got {type(manifest).__name__}")
     fs = manifest.get("fs")
@@ -406,5 +478,7 @@ def check_manifest(manifest: Any, shape: tuple[int, ...], *, where: Path) -> Non
     if leads is not None and (not isinstance(leads, list) or len(leads) != shape[1]
                               or not all(isinstance(n, str) for n in leads)):
         raise EcgclError(f"{where} is damaged: `leads` must list the {shape[1]} lead names, got {leads!r}")
+    if dtype is not None and manifest.get("dtype", dtype) != dtype:
+        raise EcgclError(f"{where} is damaged: `dtype` says {manifest['dtype']!r} but the signals are {dtype}")
     if not isinstance(manifest.get("hash"), str):
         raise EcgclError(f"{where} is damaged: no content `hash` (write stores with `ecgcl ingest`)")
