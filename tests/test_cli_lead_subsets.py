@@ -109,7 +109,7 @@ def test_a_store_with_a_lead_the_checkpoint_never_saw_is_one_line(stores, pretra
     leads = ["I", "II", "VX"]
     signals = np.asarray(twelve.signals[:, :3])
     foreign = open_store(write_store(tmp_path / "foreign", signals, twelve.metadata.copy(),
-                                     {**twelve.manifest, "leads": leads}))
+                                     {**twelve.manifest, "leads": leads}, dtype=twelve.dtype))
     result = invoke("finetune", "--data", foreign.path, "--checkpoint", pretrained["plain"], "--out", tmp_path / "o",
                     *TINY, "--finetune-epochs", "1", "--device", "cpu")
     assert result.exit_code == 2

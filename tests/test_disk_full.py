@@ -293,8 +293,8 @@ def test_grid_and_robustness_tables_are_written_through_the_same_writer(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["robustness.json"]  # written before; no temporary file
 
 
-def test_a_full_disk_under_a_writer_that_names_nothing_is_still_one_line(tmp_path, monkeypatch):
-    """The net in the CLI group: `ecgcl relabel` writing its store's metadata on a full disk."""
+def test_a_full_disk_inside_a_library_writer_is_still_one_line(tmp_path, monkeypatch):
+    """pandas itself failing as `ecgcl relabel` writes its store's metadata on a full disk: one line naming it."""
     import pandas as pd
 
     from ecgcl.data.sample import sample_store_path
@@ -304,7 +304,7 @@ def test_a_full_disk_under_a_writer_that_names_nothing_is_still_one_line(tmp_pat
     real = pd.DataFrame.to_csv
 
     def to_csv(self, path=None, *args, **kwargs):
-        if path is not None and str(path).endswith("metadata.csv"):
+        if path is not None:  # relabel's one table: its metadata, to a path or a handle
             raise OSError(errno.ENOSPC, NO_SPACE)
         return real(self, path, *args, **kwargs)
 
@@ -313,6 +313,7 @@ def test_a_full_disk_under_a_writer_that_names_nothing_is_still_one_line(tmp_pat
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(lines) == 1 and NO_SPACE in lines[0] and "Traceback" not in result.output, result.output
+    assert f"cannot write the store metadata {store / 'metadata.csv'}" in lines[0], lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]  # its temporary folder removed
 
 
@@ -338,3 +339,25 @@ def test_the_net_takes_only_a_full_or_read_only_disk(error, code):
                                          "command again)")
     else:
         assert result.exception is error  # a bug keeps its traceback
+
+
+def test_a_full_disk_at_an_ingests_metadata_is_one_line_and_leaves_nothing(ptbxl_dir, tmp_path, monkeypatch):
+    out = tmp_path / "store"
+    FullDisk(monkeypatch, "metadata.csv")
+    result = invoke("ingest", ptbxl_dir, out, "--limit", "3", "--workers", "1", "--quiet")
+    one_write_error(result, "store metadata", out / "metadata.csv")
+    assert list(tmp_path.iterdir()) == []  # no store, no temporary folder, no lock
+
+
+def test_a_full_disk_at_a_relabels_manifest_is_one_line_and_the_store_stays(tmp_path, monkeypatch):
+    from ecgcl.data.sample import sample_store_path
+
+    store = tmp_path / "store"
+    shutil.copytree(sample_store_path(), store)
+    before = {p.name: p.read_bytes() for p in store.iterdir()}
+    FullDisk(monkeypatch, "manifest.json")
+    result = invoke("relabel", store, "--patient-from-name", "(.*)")
+    line = one_write_error(result, "store manifest", store / "manifest.json")
+    assert line.endswith("(free space and run the same command again: the store is unchanged)"), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]  # its temporary folder removed
+    assert {p.name: p.read_bytes() for p in store.iterdir()} == before

@@ -111,8 +111,57 @@ def test_mat_backed_challenge_header_is_read(ptbxl_dir, tmp_path):
     header = (ptbxl_dir / "records100" / "00000" / "00001_lr.hea").read_text()
     header = header.replace("00001_lr.dat 16", "A0001.mat 16+24").replace("00001_lr", "A0001")
     (tmp_path / "A0001.hea").write_text(header + "#Age: 56\n#Sex: Female\n#Dx: 426783006\n")
-    result = ingest(tmp_path / "A0001.hea", tmp_path / "store", workers=1)
+    result = ingest(tmp_path / "A0001.hea", tmp_path / "store", workers=1, dtype="float32")
     store = open_store(result.path)
     np.testing.assert_allclose(store.signals[0], digital.T / 1000.0, atol=1e-6)
     row = store.metadata.iloc[0]
     assert (row["age"], row["sex"], str(row["dx"]), row["labels"]) == (56, "F", "426783006", "NSR")
+
+
+@pytest.fixture
+def huge_folder(ptbxl_dir, tmp_path):
+    """Three good records, then a copy of the second whose gain makes its values 1e6 times too large."""
+    folder = tmp_path / "huge_records"
+    folder.mkdir()
+    real = ptbxl_dir / "records100" / "00000"
+    for name in GOOD:
+        for suffix in (".hea", ".dat"):
+            shutil.copy(real / f"{name}{suffix}", folder)
+    digital = np.fromfile(real / "00002_lr.dat", dtype="<i2").reshape(1000, 12)
+    write_record(folder, "huge", digital, LEADS)
+    header = (folder / "huge.hea").read_text().replace("1000.0(0)/mV", "0.001(0)/mV")  # x 1e6
+    (folder / "huge.hea").write_text(header)
+    return folder
+
+
+def test_values_beyond_float16_are_skipped_not_fatal(huge_folder, tmp_path):
+    result = ingest(huge_folder, tmp_path / "half", length=10, workers=1)
+    assert result.manifest["dtype"] == "float16" and result.written == 3
+    assert [(s.record_id, s.category) for s in result.skipped] == [("huge", "implausible amplitude")]
+    detail = result.skipped[0].detail
+    assert "do not fit a float16 store" in detail and "--dtype float32 keeps them" in detail
+    assert "e+0" in detail and "mV" in detail
+    store = open_store(result.path)
+    assert store.metadata["record_id"].tolist() == GOOD and store.signals.shape == (3, 12, 1000)
+    assert np.isfinite(store.read(np.arange(3))).all()
+    with pytest.raises(EcgclError, match=r"record huge .*implausible amplitude.*float16 store"):
+        ingest(huge_folder, tmp_path / "strict", length=10, workers=1, strict=True)
+    assert not (tmp_path / "strict").exists()
+    full = ingest(huge_folder, tmp_path / "full", length=10, workers=2, dtype="float32")
+    assert full.written == 4 and not full.skipped
+    kept = open_store(full.path)
+    assert kept.metadata["record_id"].tolist() == GOOD + ["huge"]
+    np.testing.assert_allclose(kept.read([3]), kept.read([1]) * 1e6, rtol=1e-6)
+
+
+def test_cli_float16_overflow_skip_and_float32_keep(huge_folder, tmp_path):
+    runner = CliRunner()
+    half = runner.invoke(cli, ["ingest", str(huge_folder), str(tmp_path / "a"), "--dtype", "float16",
+                               "--workers", "1"])
+    assert half.exit_code == 0, half.output
+    assert "implausible amplitude" in half.output and "Traceback" not in half.output
+    assert open_store(tmp_path / "a").signals.shape[0] == 3
+    full = runner.invoke(cli, ["ingest", str(huge_folder), str(tmp_path / "b"), "--dtype", "float32",
+                               "--workers", "1"])
+    assert full.exit_code == 0, full.output
+    assert open_store(tmp_path / "b").signals.shape[0] == 4

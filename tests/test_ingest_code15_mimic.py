@@ -52,7 +52,7 @@ def code15(ptbxl_dir, tmp_path):
 
 def test_code15_parts_are_trimmed_joined_and_exact(code15, tmp_path):
     folder, tracings = code15
-    result = ingest(folder, tmp_path / "store", workers=1)
+    result = ingest(folder, tmp_path / "store", workers=1, dtype="float32")
     store = open_store(result.path)
     assert result.manifest["source_kind"] == "code15" and (store.fs, result.manifest["length"]) == (400.0, 10.0)
     assert result.manifest["chosen"]["length"]["differ"] == 1 and result.skip_counts == {"too short": 1}
@@ -65,7 +65,7 @@ def test_code15_parts_are_trimmed_joined_and_exact(code15, tmp_path):
     assert meta.loc["101", "labels"] == "RBBB" and meta.loc["103", "labels"] == "1dAVb" and meta.loc["202", "labels"] == ""
     assert float(meta.loc["101", "RBBB"]) == 1 and meta.loc["101", "sex"] == "M" and float(meta.loc["201", "normal_ecg"]) == 1
     assert meta.loc["103", "original_length"] == 10.0  # the true trailing zeros were not taken for padding
-    short = open_store(ingest(folder, tmp_path / "seven", length=7, workers=2).path)
+    short = open_store(ingest(folder, tmp_path / "seven", length=7, workers=2, dtype="float32").path)
     assert len(short) == 5 and short.metadata["patient_id"].tolist()[:3] == ["7", "8", "9"]
     np.testing.assert_array_equal(short.signals[1], tracings[102].T)
     np.testing.assert_array_equal(short.signals[0], tracings[101][:2800].T)
@@ -118,7 +118,7 @@ def test_mimic_iv_ecg_tree_with_record_list(ptbxl_dir, ecg_files, tmp_path):
                   "file_name": [t for _, t in listed], "ecg_time": ["2180-07-23 08:44:00"] * 3,
                   "path": [f"files/p{s[:4]}/p{s}/s{t}/{t}" for s, t in listed]}).to_csv(root / "record_list.csv",
                                                                                      index=False)
-    result = ingest(root, tmp_path / "store", workers=2)
+    result = ingest(root, tmp_path / "store", workers=2, dtype="float32")
     store = open_store(result.path)
     assert result.manifest["source_kind"] == "mimic_iv_ecg" and len(store) == 4 and store.fs == 500
     assert store.metadata["patient_id"].tolist() == ["10000032", "10000032", "10000117", "10000560"]

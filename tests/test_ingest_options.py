@@ -85,7 +85,7 @@ def test_manifest_records_the_declared_fields_with_todays_values(records, tmp_pa
                         "strict": False, "limit": None, "min_likelihood": 0.0, "resolution": None,
                         "windows": False, "window_stride": None, "lead_map": {}, "max_amplitude": None,
                         "patient_from_name": None, "format": None, "statements_as_labels": False,
-                        "keep_patient_ids": False, "dtype": "float32"}
+                        "keep_patient_ids": False, "dtype": "float16"}
     assert json.loads((result.path / "manifest.json").read_text())["options"] == recorded
 
 

@@ -38,7 +38,8 @@ def test_store_holds_the_records_values_in_standard_order(small_store, ptbxl_dir
     assert small_store.written == 30 and small_store.skipped == []
     for row in (0, 17, 29):
         expected, _ = wfdb.rdsamp(str(ptbxl_dir / store.metadata["source_path"][row]))
-        np.testing.assert_allclose(store.signals[row], expected.T, atol=1e-6)
+        np.testing.assert_allclose(store.signals[row], expected.T, rtol=2 ** -11, atol=1e-6)  # float16 rounding
+    assert store.dtype == "float16" and small_store.manifest["dtype"] == "float16"  # the default
 
 
 def test_labels_patients_and_folds_come_from_the_database(small_store, ptbxl_dir):

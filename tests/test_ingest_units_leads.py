@@ -27,7 +27,7 @@ def test_headers_in_uv_and_v_are_stored_in_mv(ptbxl_dir, ecg_files, tmp_path):
     ecg_files.write_record(folder, "d_volt", ecg_files.digital(ptbxl_dir, 4), gain=1e6, units="V")     # 1 adu = 1 uV
     ecg_files.write_record(folder, "e_mixed", ecg_files.digital(ptbxl_dir, 5), gain=1000.0,
                            units=["MV"] * 6 + ["mv"] * 6)
-    store = open_store(ingest(folder, tmp_path / "store", workers=1).path)
+    store = open_store(ingest(folder, tmp_path / "store", workers=1, dtype="float32").path)
     assert store.metadata["record_id"].tolist() == ["a_mv", "b_uv", "c_micro", "d_volt", "e_mixed"]
     for row, ecg_id in enumerate([1, 2, 3, 4, 5]):
         np.testing.assert_allclose(store.signals[row], ptbxl_mv(ptbxl_dir, ecg_id), atol=1e-6)
@@ -61,7 +61,7 @@ def test_a_record_scaled_1e6_is_flagged_and_max_amplitude_skips_it(ptbxl_dir, ec
     for ecg_id in (1, 2, 3):
         ecg_files.write_record(folder, f"r{ecg_id}", ecg_files.digital(ptbxl_dir, ecg_id))
     ecg_files.write_record(folder, "r9_huge", ecg_files.digital(ptbxl_dir, 9), gain=1000.0 / 1e6)  # values x1e6
-    result = ingest(folder, tmp_path / "flagged", workers=1)
+    result = ingest(folder, tmp_path / "flagged", workers=1, dtype="float32")  # float16 skips it
     flagged = result.manifest["flagged"]["implausible_amplitude"]
     assert result.written == 4 and flagged["count"] == 1 and flagged["records"][0]["record_id"] == "r9_huge"
     assert flagged["records"][0]["amplitude_mv"] > 1e5
@@ -70,7 +70,7 @@ def test_a_record_scaled_1e6_is_flagged_and_max_amplitude_skips_it(ptbxl_dir, ec
     skipped = ingest(folder, tmp_path / "skipped", workers=1, max_amplitude=20)
     assert skipped.written == 3 and skipped.skip_counts == {"implausible amplitude": 1}
     assert "above --max-amplitude 20 mV" in skipped.skipped[0].detail
-    outcome = CliRunner().invoke(cli, ["ingest", str(folder), str(tmp_path / "cli")])
+    outcome = CliRunner().invoke(cli, ["ingest", str(folder), str(tmp_path / "cli"), "--dtype", "float32"])
     assert outcome.exit_code == 0 and "flagged amplitude" in outcome.output and "r9_huge" in outcome.output
 
 
@@ -97,7 +97,7 @@ def test_dataset_lead_names_are_stored_under_canonical_names(ptbxl_dir, ecg_file
     ecg_files.write_record(folder, "a", ecg_files.digital(ptbxl_dir, 1), names=einthoven)
     ecg_files.write_record(folder, "b", ecg_files.digital(ptbxl_dir, 2), names=prefixed)
     ecg_files.write_record(folder, "c", ecg_files.digital(ptbxl_dir, 3)[:, ::-1], names=shuffled)
-    store = open_store(ingest(folder, tmp_path / "store", workers=1).path)
+    store = open_store(ingest(folder, tmp_path / "store", workers=1, dtype="float32").path)
     assert store.leads == list(STANDARD_LEADS) and len(store) == 3
     for row, ecg_id in enumerate([1, 2, 3]):
         np.testing.assert_allclose(store.signals[row], ptbxl_mv(ptbxl_dir, ecg_id), atol=1e-6)
@@ -113,7 +113,7 @@ def test_lead_map_names_what_the_table_does_not_know(ptbxl_dir, ecg_files, tmp_p
     with pytest.raises(EcgclError, match="missing leads"):
         ingest(folder, tmp_path / "plain", workers=1, strict=True)
     mapping = ",".join(f"CH{i}={lead}" for i, lead in enumerate(STANDARD_LEADS))
-    result = ingest(folder, tmp_path / "mapped", workers=1, lead_map=mapping)
+    result = ingest(folder, tmp_path / "mapped", workers=1, lead_map=mapping, dtype="float32")
     store = open_store(result.path)
     np.testing.assert_allclose(store.signals[0], ptbxl_mv(ptbxl_dir, 1), atol=1e-6)
     assert result.manifest["options"]["lead_map"]["CH6"] == "V1"
@@ -153,7 +153,7 @@ def test_short_first_record_does_not_crop_the_store(ptbxl_dir, ecg_files, tmp_pa
     six = padded.metadata["record_id"].tolist().index("00_six")
     assert padded.metadata["valid_samples"][six] == 600 and np.all(padded.signals[six][:, 600:] == 0)
     assert padded.manifest["counts"]["padded_rows"] == 1
-    cropped = open_store(ingest(folder, tmp_path / "cropped", length=6, workers=1).path)
+    cropped = open_store(ingest(folder, tmp_path / "cropped", length=6, workers=1, dtype="float32").path)
     np.testing.assert_allclose(cropped.signals[-1], ptbxl_mv(ptbxl_dir, 1)[:, :600], atol=1e-6)
     manifest = json.loads((cropped.path / "manifest.json").read_text())
     assert "length" not in manifest["chosen"] and manifest["chosen"]["fs"]["value"] == 100

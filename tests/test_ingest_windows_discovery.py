@@ -24,7 +24,7 @@ def sixty(ptbxl_dir, ecg_files, tmp_path):
 
 
 def test_windows_of_a_60s_record_equal_the_matching_slices(sixty, tmp_path):
-    result = ingest(sixty, tmp_path / "store", length=10, windows=True, workers=1)
+    result = ingest(sixty, tmp_path / "store", length=10, windows=True, workers=1, dtype="float32")
     store = open_store(result.path)
     source = wfdb.rdsamp(str(sixty / "holter"))[0].T.astype(np.float32)
     meta = store.metadata
@@ -45,7 +45,7 @@ def test_windows_of_a_60s_record_equal_the_matching_slices(sixty, tmp_path):
 
 
 def test_overlapping_windows_and_a_padded_last_window(sixty, ecg_files, ptbxl_dir, tmp_path):
-    store = open_store(ingest(sixty, tmp_path / "overlap", length=10, window_stride=5, workers=1).path)
+    store = open_store(ingest(sixty, tmp_path / "overlap", length=10, window_stride=5, workers=1, dtype="float32").path)
     holter = store.metadata[store.metadata["record_id"] == "holter"]
     assert holter["window_start"].tolist() == [5.0 * k for k in range(11)]
     source = wfdb.rdsamp(str(sixty / "holter"))[0].T.astype(np.float32)
@@ -55,7 +55,7 @@ def test_overlapping_windows_and_a_padded_last_window(sixty, ecg_files, ptbxl_di
     ecg_files.write_record(tmp_path / "tail", "rec", tail)
     dropped = open_store(ingest(tmp_path / "tail", tmp_path / "dropped", length=10, windows=True, workers=1).path)
     padded = open_store(ingest(tmp_path / "tail", tmp_path / "padded", length=10, windows=True, pad=True,
-                               workers=1).path)
+                               workers=1, dtype="float32").path)
     assert len(dropped) == 6 and len(padded) == 7
     assert padded.metadata["valid_samples"].tolist() == [1000] * 6 + [500]
     assert np.all(padded.signals[6][:, 500:] == 0) and padded.manifest["counts"]["padded_rows"] == 1
@@ -119,7 +119,7 @@ def test_record_stem_mat_signals_and_list_files(ptbxl_dir, ecg_files, tmp_path):
     ecg_files.write_record(folder, "E07500", samples)
     ecg_files.write_record(folder, "A0001", ecg_files.digital(ptbxl_dir, 2), signal_file="A0001.mat", offset=24)
     expected = wfdb.rdsamp(str(ptbxl_dir / "records100" / "00000" / "00002_lr"))[0].T
-    mat = open_store(ingest(folder / "A0001.mat", tmp_path / "mat", workers=1).path)
+    mat = open_store(ingest(folder / "A0001.mat", tmp_path / "mat", workers=1, dtype="float32").path)
     np.testing.assert_allclose(mat.signals[0], expected, atol=1e-6)
     stem = open_store(ingest(folder / "E07500", tmp_path / "stem", workers=1).path)
     assert stem.metadata["record_id"].tolist() == ["E07500"] and len(stem) == 1

@@ -88,7 +88,7 @@ def lead_order(path: Path) -> list[str]:
 
 
 def store_of(source: Path, out: Path, **options):
-    options = {"fs": FS, "length": 10, "workers": 1, **options}
+    options = {"fs": FS, "length": 10, "workers": 1, "dtype": "float32", **options}  # exact copies of the source
     result = ingest(source, out, **options)
     return result, open_store(result.path)
 

@@ -62,7 +62,7 @@ def test_edf_values_agree_with_edfio(tmp_path, uv, plus):
     edfio_uv = np.stack([s.data for s in reference.signals])
     assert np.abs(edfio_uv - uv).max() <= RESOLUTION_UV / 2 + 1e-9  # the writer's own quantisation
 
-    result = ingest(source.parent, tmp_path / "store", fs=FS, length=10, workers=1)
+    result = ingest(source.parent, tmp_path / "store", fs=FS, length=10, workers=1, dtype="float32")
     store = open_store(result.path)
     assert result.written == 1 and result.manifest["source_kind"] == "edf"
     assert store.leads == list(STANDARD_LEADS) and store.signals.shape == (1, 12, 5000)
@@ -82,7 +82,7 @@ def test_edf_values_agree_with_edfio(tmp_path, uv, plus):
 def test_edf_eight_leads_and_kept_ids(tmp_path, uv):
     eight = [STANDARD_LEADS.index(lead) for lead in ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")]
     source = write_edf(tmp_path / "eight.edf", uv[eight], labels=[f"ECG {STANDARD_LEADS[i]}" for i in eight])
-    result = ingest(source, tmp_path / "store", fs=FS, length=10, workers=1, keep_patient_ids=True)
+    result = ingest(source, tmp_path / "store", fs=FS, length=10, workers=1, keep_patient_ids=True, dtype="float32")
     store = open_store(result.path)
     x = dict(zip(STANDARD_LEADS, store.signals[0]))
     assert np.abs(x["III"] - (x["II"] - x["I"])).max() < 1e-6
@@ -125,7 +125,7 @@ def test_negative_record_count_is_never_a_traceback(tmp_path, uv):
 def test_minus_one_record_count_is_read(tmp_path, uv):
     """-1 is what a recorder leaves when it was not closed: the complete records present are read."""
     source = negative_records(write_edf(tmp_path / "open.edf", uv), "-1")
-    result = ingest(source, tmp_path / "store", fs=FS, length=10, workers=1)
+    result = ingest(source, tmp_path / "store", fs=FS, length=10, workers=1, dtype="float32")
     assert result.written == 1
     assert np.abs(open_store(result.path).signals[0].astype(np.float64) * 1000 - uv).max() <= RESOLUTION_UV / 2 + 1e-2
 

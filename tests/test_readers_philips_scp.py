@@ -40,7 +40,7 @@ def signal(clinical) -> np.ndarray:
 
 
 def ingest_store(source, out, **options):
-    result = ingest(source, out, **{"fs": FS, "length": 10, "workers": 1, **options})
+    result = ingest(source, out, **{"fs": FS, "length": 10, "workers": 1, "dtype": "float32", **options})  # exact copies
     return result, open_store(result.path)
 
 

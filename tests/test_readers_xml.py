@@ -50,7 +50,7 @@ def write(path: Path, data: bytes) -> Path:
 
 
 def ingest_store(source: Path, out: Path, **options):
-    result = ingest(source, out, **{"fs": FS, "length": 10, "workers": 1, **options})
+    result = ingest(source, out, **{"fs": FS, "length": 10, "workers": 1, "dtype": "float32", **options})  # exact copies
     return result, open_store(result.path)
 
 

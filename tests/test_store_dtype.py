@@ -137,7 +137,7 @@ def test_values_beyond_float16_are_refused_never_written_as_inf(tmp_path):
             writer.finish(metadata.iloc[:1], {"fs": 100.0, "dtype": "float32"})
 
 
-def test_ingest_refuses_a_record_beyond_float16_in_one_line(ptbxl_dir, tmp_path):
+def test_ingest_skips_a_record_beyond_float16_with_its_reason(ptbxl_dir, tmp_path):
     from ecgcl.plugins.readers.wfdb_files import read_wfdb
 
     signals = np.stack([read_wfdb(ptbxl_dir / "records100" / "00000" / f"{i:05d}_lr").signal for i in range(1, 5)])
@@ -146,13 +146,20 @@ def test_ingest_refuses_a_record_beyond_float16_in_one_line(ptbxl_dir, tmp_path)
     pd.DataFrame({"record_id": [f"r{i}" for i in range(4)], "fs": 100}).to_csv(tmp_path / "ecg.csv", index=False)
     outcome = CliRunner().invoke(cli, ["ingest", str(tmp_path / "ecg.npy"), str(tmp_path / "half"), "--dtype",
                                        "float16", "--workers", "1", "--quiet"])
-    assert outcome.exit_code == 2 and len(outcome.output.strip().splitlines()) == 1, outcome.output
-    assert "beyond float16's range" in outcome.output and "--dtype float32" in outcome.output
-    assert not [p for p in tmp_path.iterdir() if "half" in p.name]
+    assert outcome.exit_code == 0 and "Traceback" not in outcome.output, outcome.output
+    skipped = open_store(tmp_path / "half").manifest["skipped"]
+    assert [(s["record_id"], s["reason"]) for s in skipped] == [("r2", "implausible amplitude")]
+    assert "do not fit a float16 store" in skipped[0]["detail"] and "--dtype float32" in skipped[0]["detail"]
+    assert open_store(tmp_path / "half").metadata["record_id"].tolist() == ["r0", "r1", "r3"]
+    strict = CliRunner().invoke(cli, ["ingest", str(tmp_path / "ecg.npy"), str(tmp_path / "strict"), "--dtype",
+                                      "float16", "--workers", "1", "--quiet", "--strict"])
+    assert strict.exit_code == 2 and len(strict.output.strip().splitlines()) == 1, strict.output
+    assert "record r2" in strict.output and "float16 store" in strict.output
+    assert not [p for p in tmp_path.iterdir() if "strict" in p.name]
     wide = open_store(ingest(tmp_path / "ecg.npy", tmp_path / "wide", workers=1, dtype="float32").path)
     assert wide.manifest["flagged"]["implausible_amplitude"]["count"] == 1  # kept, and flagged
     # --max-amplitude skips it, and the rest are stored as float16
-    half = ingest(tmp_path / "ecg.npy", tmp_path / "half", workers=1, dtype="float16", max_amplitude=20)
+    half = ingest(tmp_path / "ecg.npy", tmp_path / "capped", workers=1, dtype="float16", max_amplitude=20)
     assert half.written == 3 and half.skip_counts == {"implausible amplitude": 1}
     assert np.isfinite(open_store(half.path).signals).all()
 

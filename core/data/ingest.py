@@ -33,7 +33,7 @@ from ecgcl.data.preprocess import bandpass, cut_windows, resample, window_starts
 from ecgcl.data.records import (FLAT_LEADS, IMPLAUSIBLE_AMPLITUDE, MISSING_LEADS, NAN_VALUES, SKIP_CATEGORIES,
                                 TOO_SHORT, UNREADABLE, BadRecord, RawRecord, Reader, RecordRef, Skip, load_records)
 from ecgcl.data.sources import open_source
-from ecgcl.data.store import StoreWriter, check_apart
+from ecgcl.data.store import FLOAT16_MAX_MV, StoreWriter, check_apart
 from ecgcl.data.units import mv_factors
 from ecgcl.errors import EcgclError
 from ecgcl.reporting import Reporter
@@ -183,6 +183,30 @@ def process_chunk(reader: Reader, refs: Sequence[RecordRef], start: int, plan: P
     return ChunkResult(signals, positions, window[order], starts[order], valid[order], records, skips)
 
 
+def skip_overflow(chunk: ChunkResult, limit: float, dtype: str = "float16") -> ChunkResult:
+    """`chunk` without the records whose rows hold values beyond +-`limit` mV (what a `dtype` store can hold):
+    they become skips (`implausible amplitude`), merged with the chunk's others in position order, so that
+    `strict` still stops at the first bad record. The chunk itself is returned when every value fits."""
+    if not chunk.signals.size:
+        return chunk
+    with np.errstate(invalid="ignore"):
+        peaks = np.abs(chunk.signals).max(axis=(1, 2))
+    over = peaks > limit
+    if not over.any():
+        return chunk
+    bad = {}
+    for position, peak in zip(chunk.positions[over].tolist(), peaks[over].tolist()):
+        bad[position] = max(peak, bad.get(position, 0.0))
+    keep = ~np.isin(chunk.positions, list(bad))
+    records = {p: meta for p, meta in chunk.records.items() if p not in bad}
+    skips = sorted(chunk.skips + [(p, IMPLAUSIBLE_AMPLITUDE,
+                                   f"values up to {peak:.2g} mV do not fit a {dtype} store (a unit is likely wrong; "
+                                   "--dtype float32 keeps them)") for p, peak in bad.items()],
+                   key=lambda skip: skip[0])
+    return ChunkResult(chunk.signals[keep], chunk.positions[keep], chunk.window[keep], chunk.start[keep],
+                       chunk.valid[keep], records, skips)
+
+
 def gap_counts(gap: np.ndarray, fs: float, plan: Plan, samples: int, starts: np.ndarray,
                valid: np.ndarray) -> np.ndarray:
     """Gap samples (at the plan's rate) among the first `valid` samples of each window starting at `starts`."""
@@ -302,6 +326,8 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, options: IngestOpt
         done = 0
         chunks = stack.enter_context(closing(_run_chunks(reader, refs, plan, workers)))  # stops workers on errors
         for chunk in chunks:
+            if writer.dtype == np.float16:
+                chunk = skip_overflow(chunk, FLOAT16_MAX_MV, writer.dtype.name)
             for position, category, detail in chunk.skips:
                 ref = refs[position]
                 if o.strict:

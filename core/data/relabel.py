@@ -8,7 +8,6 @@ so a failure at any point leaves the store as it was.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from datetime import datetime, timezone
@@ -18,9 +17,11 @@ from typing import Any
 import pandas as pd
 
 from ecgcl.data.label_table import LabelTable, annotate
-from ecgcl.data.store import (MANIFEST_FILE, METADATA_FILE, SIGNALS_FILE, _private_folder, content_hash,
-                              move_into_place, open_store)
+from ecgcl.data.store import SIGNALS_FILE, _private_folder, move_into_place, open_store, write_store_files
 from ecgcl.errors import EcgclError
+from ecgcl.files import writing
+
+UNCHANGED = "the store is unchanged"
 
 
 def label_counts(metadata: pd.DataFrame) -> dict[str, int]:
@@ -58,10 +59,9 @@ def _relabel(path: Path, labels: LabelTable | None, patient_from_name: str | Non
         try:
             os.link(path / SIGNALS_FILE, tmp / SIGNALS_FILE)
         except OSError:  # another file system, or links not allowed
-            shutil.copy2(path / SIGNALS_FILE, tmp / SIGNALS_FILE)
-        metadata.to_csv(tmp / METADATA_FILE, index=False)
-        manifest["hash"] = content_hash(tmp)
-        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
+            with writing(path / SIGNALS_FILE, "store signals", kept=UNCHANGED):
+                shutil.copy2(path / SIGNALS_FILE, tmp / SIGNALS_FILE)
+        manifest = write_store_files(tmp, path, metadata, manifest, kept=UNCHANGED)
         del store
         move_into_place(tmp, path)
     except BaseException:

@@ -25,6 +25,8 @@ import re
 import shutil
 import socket
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -34,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ecgcl.errors import EcgclError
+from ecgcl.files import atomic_write, write_error, writing
 
 SIGNALS_FILE = "signals.npy"
 METADATA_FILE = "metadata.csv"
@@ -156,15 +159,15 @@ class StoreWriter:
             raise ValueError(f"store metadata lacks column(s) {missing}")
         if len(metadata) != self.rows:
             raise ValueError(f"store metadata has {len(metadata)} rows for {self.rows} signal rows")
-        self.handle.seek(0)
-        self.handle.write(npy_header((self.rows, *self.row_shape), self.header_size, self.dtype))
-        self.handle.close()
-        metadata.to_csv(self.tmp / METADATA_FILE, index=False)
         if manifest.get("dtype", self.dtype.name) != self.dtype.name:
             raise ValueError(f"manifest dtype {manifest['dtype']!r} for a store written as {self.dtype.name}")
-        manifest = {"format_version": FORMAT_VERSION, **manifest, "dtype": self.dtype.name, "records": len(metadata)}
-        manifest["hash"] = content_hash(self.tmp)
-        (self.tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
+        with writing(self.out / SIGNALS_FILE, "store signals"):  # closing flushes the last rows
+            self.handle.seek(0)
+            self.handle.write(npy_header((self.rows, *self.row_shape), self.header_size, self.dtype))
+            self.handle.close()
+        write_store_files(self.tmp, self.out, metadata,
+                          {"format_version": FORMAT_VERSION, **manifest, "dtype": self.dtype.name,
+                           "records": len(metadata)})
         move_into_place(self.tmp, self.out)
         self._release()
         return self.out
@@ -211,10 +214,46 @@ def _private_folder(out: Path, kind: str) -> Path:
     """A hidden folder `.OUT.<kind>-PID-*` beside OUT, recording its owner so a later ingest can tell it is stale."""
     from ecgcl.locks import process_start_time
 
-    folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.{kind}-{os.getpid()}-", dir=out.parent))
-    (folder / OWNER_FILE).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                                 "start_time": process_start_time(os.getpid())}))
+    with writing(out, "store"):
+        folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.{kind}-{os.getpid()}-", dir=out.parent))
+    owner = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                        "start_time": process_start_time(os.getpid())}).encode()
+    try:
+        with in_store(out, None, "store"):
+            atomic_write(folder / OWNER_FILE, lambda handle: handle.write(owner), what="store")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return folder
+
+
+@contextmanager
+def in_store(out: Path, name: str | None, what: str, *, kept: str | None = None) -> Iterator[None]:
+    """A failed write in the block (an `OSError`, or `ecgcl.files`' one line for it), on a file of a store's
+    temporary folder, as one line naming the file's place in the finished store `out` instead:
+    `cannot write the store manifest /data/store/manifest.json: No space left on device (free space and run the
+    same command again)`. `name` is the file's (None: the store itself)."""
+    try:
+        yield
+    except (OSError, EcgclError) as error:
+        cause = error.__cause__ if isinstance(error, EcgclError) else error
+        if not isinstance(cause, OSError):
+            raise
+        raise write_error(out if name is None else out / name, what, cause, kept=kept) from cause
+
+
+def write_store_files(tmp: Path, out: Path, metadata: pd.DataFrame, manifest: dict[str, Any], *,
+                      kept: str | None = None) -> dict[str, Any]:
+    """Write `metadata.csv`, then `manifest.json` with the content hash, into the temporary folder `tmp` of the
+    store `out` (each through a temporary file and a rename); a failed write is one line naming the file in `out`
+    (`kept`: what a rerun keeps). Returns the manifest written."""
+    with in_store(out, METADATA_FILE, "store metadata", kept=kept):
+        atomic_write(tmp / METADATA_FILE, lambda handle: metadata.to_csv(handle, index=False))
+    manifest = {**manifest, "hash": content_hash(tmp)}
+    text = (json.dumps(manifest, indent=2, default=str)).encode("utf-8")
+    with in_store(out, MANIFEST_FILE, "store manifest", kept=kept):
+        atomic_write(tmp / MANIFEST_FILE, lambda handle: handle.write(text))
+    return manifest
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:
@@ -251,18 +290,31 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
 
 def move_into_place(tmp: Path, out: Path) -> Path:
     """Rename a finished temporary store folder to `out`, replacing the ecgcl store there (if any) by renames."""
-    (tmp / OWNER_FILE).unlink(missing_ok=True)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a store is shared like any folder
+    with writing(out, "store"):
+        (tmp / OWNER_FILE).unlink(missing_ok=True)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a store is shared like any folder
     if out.exists() or out.is_symlink():  # only reachable with overwrite=True, or for `ecgcl relabel`
         check_replaceable(out)  # again: it may have changed while records were read
         retired = _private_folder(out, "old")
-        os.replace(out, retired / "store")
-        os.replace(tmp, out)
+        try:
+            with writing(out, "store"):
+                os.replace(out, retired / "store")
+        except BaseException:
+            shutil.rmtree(retired, ignore_errors=True)
+            raise
+        try:
+            with writing(out, "store"):
+                os.replace(tmp, out)
+        except BaseException:
+            os.replace(retired / "store", out)  # the old store back where it was
+            shutil.rmtree(retired, ignore_errors=True)
+            raise
         shutil.rmtree(retired, ignore_errors=True)
     else:
-        os.replace(tmp, out)
+        with writing(out, "store"):
+            os.replace(tmp, out)
     return out
 
 
