@@ -164,6 +164,7 @@ def pretrain(*, encoder: nn.Module, objective: nn.Module, store: ECGStore, rows:
     if len(rows) < 2:
         raise EcgclError("pretraining needs at least 2 records in the pool")
     options = options or current_options()
+    options.prepare(device)
     if options.bf16 and options.compile and device.type == "cpu":
         # measured with torch 2.13 CPU: inductor's bf16 kernels give NaN losses from the first epoch
         raise EcgclError("--bf16 together with --compile gives NaN losses on CPU with this PyTorch; "
@@ -330,6 +331,7 @@ def train_classifier(*, model: Classifier, store: ECGStore, train_rows: np.ndarr
     next to pretraining).
     """
     options = options or current_options()
+    options.prepare(device)
     if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
         raise EcgclError(f"--patience must be an integer >= 1, got {patience!r}")
     batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())

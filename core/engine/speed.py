@@ -98,6 +98,13 @@ class TrainOptions:
     def pin(self, device: torch.device) -> bool:
         return (device.type == "cuda") if self.pin_memory is None else bool(self.pin_memory and device.type == "cuda")
 
+    def prepare(self, device: torch.device) -> None:
+        """Per-run device settings: cuDNN's autotuner on CUDA, since every batch has the store's fixed shape (it
+        picks each convolution's fastest algorithm once per shape; off, fp32 at 12 x 1000 ran slower than at 12
+        x 5000). CPU runs are untouched, so they stay bit-identical."""
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+
     def autocast(self, device: torch.device):
         """A bf16 autocast context on `device` when `bf16` is set (a disabled one otherwise)."""
         kind = device.type if device.type in ("cuda", "cpu", "mps") else "cpu"
