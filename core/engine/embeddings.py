@@ -45,25 +45,28 @@ def compute_embeddings(encoder, store, rows: np.ndarray, *, window: int, represe
     from ecgcl.engine.model import embed
 
     encoder.to(device).eval()
-    chunks = []
+    out = np.empty((len(rows), encoder.embed_dim), dtype=np.float32)  # one array: no tensor kept per batch
+    done = 0
     with torch.no_grad():
         for signals, _, _ in _loader(store, rows, None, batch_size):
             batch = signals.to(device) if lead_adapter is None else lead_adapter.to(device)(signals.to(device))
-            chunks.append(embed(encoder, batch, window=window, representation=representation).float().cpu())
-    return torch.cat(chunks).numpy() if chunks else np.zeros((0, encoder.embed_dim), dtype=np.float32)
+            vectors = embed(encoder, batch, window=window, representation=representation).float().cpu().numpy()
+            out[done:done + len(vectors)] = vectors
+            done += len(vectors)
+    return out
 
 
 def select_rows(store, record_ids: list[str] | None, *, source: str) -> np.ndarray:
     """Every record of the store, or exactly `record_ids` (each must be in the store), in store order."""
     if record_ids is None:
         return np.arange(len(store))
-    ids = store.metadata["record_id"].astype(str).to_numpy()
+    ids = store.metadata["record_id"].astype(str)
     wanted = list(map(str, record_ids))
     missing = sorted(set(wanted) - set(ids))
     if missing:
         raise EcgclError(f"{len(missing)} of the {len(set(wanted))} records of {source} are not in store "
                          f"{store.path} (e.g. {missing[0]!r})")
-    return np.flatnonzero(np.isin(ids, wanted))
+    return np.flatnonzero(ids.isin(set(wanted)).to_numpy())  # hashed membership: O(records), not records x ids
 
 
 def embed_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike, *,

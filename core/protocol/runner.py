@@ -280,7 +280,7 @@ def run_pretraining(exp: Experiment, rows: np.ndarray, folder: Path, seed: int, 
     c = exp.config
     encoder = exp.new_encoder(derive_seed(seed, "init"))
     objective = exp.new_objective(encoder)  # right after the encoder: its heads draw from the same seeded stream
-    patient_ids = exp.store.metadata["patient_id"].astype(str).to_numpy()
+    patient_ids = exp.store.metadata["patient_id"].to_numpy(dtype=str)  # fixed-width: setdiff1d sorts, no object loop
     heldout = np.setdiff1d(np.unique(patient_ids), patient_ids[rows])
     meta = exp.meta(stage="pretrain", pool_records=int(len(rows)), heldout_patients=heldout.tolist(), **unit)
     if not exp.announced and len(exp.augmentation):  # every option, the runtime-provided ones (fs, ...) too
@@ -338,7 +338,7 @@ def check_pretraining_excludes(meta: dict[str, Any], store, split, *, source: st
     if meta.get("manifest_hash") != store.hash or "heldout_patients" not in meta:
         return (f"{source} was pretrained on another store; ecgcl cannot check that it never saw this split's "
                 "validation and test patients")
-    patient_ids = store.metadata["patient_id"].astype(str).to_numpy()
+    patient_ids = store.metadata["patient_id"].to_numpy(dtype=str)
     evaluated = np.unique(patient_ids[np.concatenate([split.val, split.test])])
     seen = np.setdiff1d(evaluated, np.asarray(meta["heldout_patients"], dtype=str))
     if len(seen):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ecgcl.tasks import class_counts, label_sets, require_class
+from ecgcl.tasks import coded_class_counts, label_set_codes, require_class
 from ecgcl.interfaces import Task, TaskTargets
 
 
@@ -27,15 +27,15 @@ class HasClass(Task):
 
     def targets(self, metadata: pd.DataFrame) -> TaskTargets:
         task = self.name or f"has:{self.label}"
-        sets = label_sets(metadata)
-        counts = class_counts(sets)
+        codes, sets = label_set_codes(metadata["labels"])  # each distinct label set once, records by code
+        counts = coded_class_counts(codes, sets)
         require_class(self.label, counts, task)
-        positive = np.array([self.label in s for s in sets])
+        positive = np.array([self.label in s for s in sets], dtype=bool)[codes]
         if self.vs is None:
-            labelled = np.array([bool(s) for s in sets])
+            labelled = np.array([bool(s) for s in sets], dtype=bool)[codes]
             negative_name = f"not {self.label}"
         else:
             require_class(self.vs, counts, task)
-            labelled = positive | np.array([self.vs in s for s in sets])
+            labelled = positive | np.array([self.vs in s for s in sets], dtype=bool)[codes]
             negative_name = self.vs
         return TaskTargets(self.name, positive.astype(np.float32), labelled, (negative_name, self.label), "binary")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ecgcl.tasks import class_counts, describe_classes, label_sets, one_hot
+from ecgcl.tasks import coded_class_counts, describe_classes, label_set_codes, one_hot
 from ecgcl.errors import EcgclError
 from ecgcl.interfaces import Task, TaskTargets
 
@@ -24,11 +24,11 @@ class MultiLabel(Task):
 
     def targets(self, metadata: pd.DataFrame) -> TaskTargets:
         task = self.name or f"labels:min={self.min}"
-        sets = label_sets(metadata)
-        counts = class_counts(sets)
+        codes, sets = label_set_codes(metadata["labels"])  # each distinct label set once, records by code
+        counts = coded_class_counts(codes, sets)
         classes = sorted(c for c, n in counts.items() if n >= self.min)
         if len(classes) < 2:
             raise EcgclError(f"task {task!r}: {len(classes)} class(es) have at least {self.min} records, a "
                              f"multi-label task needs 2 (lower min=); {describe_classes(counts)}")
-        labelled = np.array([bool(s) for s in sets])
-        return TaskTargets(self.name, one_hot(sets, classes), labelled, tuple(classes), "multilabel")
+        labelled = np.array([bool(s) for s in sets], dtype=bool)[codes]
+        return TaskTargets(self.name, one_hot(sets, classes)[codes], labelled, tuple(classes), "multilabel")

@@ -10,14 +10,13 @@ statements coded with at least that likelihood (0 = every statement, as the benc
 from __future__ import annotations
 
 import json
-from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ecgcl.tasks import one_hot, require_column
+from ecgcl.tasks import coded_class_counts, label_set_codes, one_hot, require_column
 from ecgcl.errors import EcgclError
 from ecgcl.interfaces import Task, TaskTargets
 
@@ -56,17 +55,19 @@ class StatementTask(Task):
         task = self.name or self.category
         require_column(metadata, "scp_codes", task)
         mapping = category_map(self.category)
-        sets = []
-        for cell in metadata["scp_codes"]:
+
+        def statements(cell: object) -> frozenset[str]:
             codes = json.loads(cell) if isinstance(cell, str) and cell.strip() else {}
-            sets.append(frozenset(mapping[c] for c, likelihood in codes.items()
-                                  if c in mapping and float(likelihood) >= self.min_likelihood))
-        counts = Counter(c for s in sets for c in s)
+            return frozenset(mapping[c] for c, likelihood in codes.items()
+                             if c in mapping and float(likelihood) >= self.min_likelihood)
+
+        rows, sets = label_set_codes(metadata["scp_codes"], statements)  # each distinct cell parsed once
+        counts = coded_class_counts(rows, sets)
         classes = sorted(c for c, n in counts.items() if n >= self.min)
         if len(classes) < 2:
             raise EcgclError(f"task {task!r}: the store has {len(classes)} PTB-XL {self.category} statement(s) with "
                              f"at least {self.min} records; a task needs 2 (lower min=)")
-        y = one_hot(sets, classes)
+        y = one_hot(sets, classes)[rows]
         return TaskTargets(self.name, y, y.any(axis=1), tuple(classes), "multilabel")
 
 
