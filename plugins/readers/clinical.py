@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ecgcl.data.records import NO_WAVEFORM, UNKNOWN_UNIT, UNREADABLE, BadRecord, RawRecord, Reader, RecordRef
+from ecgcl.data.sources import read_head, walk_files
 from ecgcl.plugins.readers.header_comments import SEXES
 from ecgcl.plugins.readers.statements import diagnostic_statements
 
@@ -34,8 +35,8 @@ class ClinicalFileReader(Reader):
 
     def __init__(self, root: str | os.PathLike, files: list[Path] | None = None) -> None:
         self.root = Path(root)
-        self.files = list(files) if files is not None else sorted(
-            p for p in self.root.rglob("*") if p.is_file() and self.recognises(p, _head(p)))
+        self.files = list(files) if files is not None else [
+            p for p in walk_files(self.root) if self.recognises(p, read_head(p))]  # the folder walk ingest uses
 
     @classmethod
     def parser_class(cls):
@@ -132,11 +133,6 @@ def clinical_meta(record: Any) -> dict[str, Any]:
     meta["statements"] = ";".join(diagnostic_statements(texts))
     meta["statements_source"] = interpretation.source or ""
     return meta
-
-
-def _head(path: Path) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read(4096)
 
 
 def _without_name(message: str, path: Path) -> str:
