@@ -16,7 +16,8 @@ For each size N (`--sizes`, capped by `--max-records`):
   duplicates (`duplicate_report` + `split_groups` on the metadata), split (`draw_split`, the random patient
   split `ecgcl run` draws, and `pretraining_pool`), targets (`task_targets` of `--task`), pretrain (the
   real `prepare` -> `finetune_split` -> `run_pretraining` path of `ecgcl pretrain`, CPU, tiny cnn, stopped after
-  `--steps` steps of `--batch` records drawn from the whole pretraining pool; per record = median step / batch,
+  `--steps` steps of `--batch` records drawn from the whole pretraining pool (over as many epochs as a small
+  pool needs: `pretrain_epochs`); per record = median step / batch,
   the store's pages dropped from the page cache first so misses count), pretrain setup (everything before the
   first step, per record of the store), embed (`embed_checkpoint` of `--embed-records`, default every
   record, page cache dropped first).
@@ -389,9 +390,13 @@ def stage_pretrain(args, store: Path) -> dict[str, Any]:
     steps: list[float] = []
     waits: list[float] = []
 
+    first_began: list[float] = []  # when the first step started (step_s counts from its batch request)
+
     class Timer(StepTimer):
         def record(self, wait_s: float, step_s: float, samples: int) -> None:
             super().record(wait_s, step_s, samples)
+            if not steps:
+                first_began.append(time.perf_counter() - step_s)
             steps.append(step_s)
             waits.append(wait_s)
             if len(steps) >= args.steps:
@@ -403,6 +408,8 @@ def stage_pretrain(args, store: Path) -> dict[str, Any]:
     exp = prepare(_run_config(args, store, out), need_labels=False)
     prepared = time.perf_counter()
     pool = pretraining_pool(exp.store.group_codes, finetune_split(exp))
+    epochs, batch = pretrain_epochs(len(pool), args.batch, args.steps)
+    exp.config = dataclasses.replace(exp.config, pretrain_epochs=epochs)  # the steps run on across epochs
     pooled = time.perf_counter()
     drop_cache(store / "signals.npy")
     fields = {f.name for f in dataclasses.fields(TrainOptions)}
@@ -415,14 +422,26 @@ def stage_pretrain(args, store: Path) -> dict[str, Any]:
         pass
     ended = time.perf_counter()
     if len(steps) < args.steps:
-        raise SystemExit(f"pretraining stopped after {len(steps)} of {args.steps} steps (pool of {len(pool)} records)")
+        raise SystemExit(f"pretraining stopped after {len(steps)} of {args.steps} steps ({epochs} epoch(s) of a pool "
+                         f"of {len(pool)} records, batch {args.batch})")
     step = statistics.median(steps)
-    setup = (ended - began) - sum(steps) + (pooled - start)  # everything but the steps themselves
-    return {"seconds": step, "records": args.batch, "step_mean_s": sum(steps) / len(steps),
-            "wait_median_s": statistics.median(waits), "setup_seconds": setup,
-            "prepare_seconds": prepared - start, "pool_seconds": pooled - prepared,
-            "before_first_step_seconds": (ended - began) - sum(steps), "store_records": len(exp.store),
+    before_first = first_began[0] - began
+    setup = before_first + (pooled - start)  # everything before the first step
+    return {"seconds": step, "records": batch, "step_mean_s": sum(steps) / len(steps),
+            "wait_median_s": statistics.median(waits), "setup_seconds": setup, "epochs": epochs,
+            "pool": len(pool), "prepare_seconds": prepared - start, "pool_seconds": pooled - prepared,
+            "before_first_step_seconds": before_first, "store_records": len(exp.store),
             **memory.stop(), "metadata_mb": metadata_mb(exp.store.metadata)}
+
+
+def pretrain_epochs(pool: int, batch: int, steps: int) -> tuple[int, int]:
+    """(epochs, records per step) for `steps` pretraining steps over a pool of `pool` records: a pool of at
+    least `batch` gives `pool // batch` full batches an epoch (the rest is dropped), a smaller one a single batch
+    of the whole pool, so small sizes take their steps across epochs."""
+    if pool < 1:
+        raise SystemExit("pretraining pool is empty: the store is too small for a patient split (use more records)")
+    per_epoch = pool // batch if pool >= batch else 1
+    return math.ceil(steps / per_epoch), min(batch, pool)
 
 
 def make_checkpoint(args, store: Path, path: Path) -> None:

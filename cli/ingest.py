@@ -66,7 +66,8 @@ def ingest(source: str, out: str, labels: str | None, id_column: str | None, lab
     flat leads, too short) are skipped, counted and listed in OUT/manifest.json. Labels come from WFDB `#Dx:`
     header lines (SNOMED-CT codes as abbreviations), the PTB-XL database, a clinical file's statements
     (--statements-as-labels), or a table given with --labels. Patient and record ids of clinical files are
-    stored as keyed hashes (key in OUT.salt) unless --keep-patient-ids.
+    stored as keyed hashes (key in OUT.salt) unless --keep-patient-ids; the real paths of skipped and unrecognised
+    clinical files are printed here and kept in OUT.files.csv (owner-only, beside the salt), never in the store.
     """
     from rich.console import Console
 
@@ -91,8 +92,11 @@ ingest.interrupt_message = ("Interrupted: the partial store was removed and OUT 
                             "command again to ingest from the start.")
 
 
+SHOWN_FILES = 20  # real paths of hidden files printed; OUT.files.csv has them all
+
+
 def print_summary(result) -> None:
-    """Counts, output shape and skip reasons as rich tables."""
+    """Counts, output shape and skip reasons as rich tables; files the store names by token by their real paths."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -119,7 +123,8 @@ def print_summary(result) -> None:
     table.add_row("filter", str(manifest["preprocessing"]["filter"] or "none"))
     table.add_row("hash", manifest["hash"])
     console = Console()
-    for name, text in choice_lines(manifest):
+    real = {file.token: file.relative_path for file in result.hidden_files}
+    for name, text in choice_lines(manifest, real):
         console.print(Text(f"{name}: {text}"), soft_wrap=True)
     console.print(table)
     if result.skipped:
@@ -129,16 +134,52 @@ def print_summary(result) -> None:
         reasons.add_column("example")
         for category, count in manifest["skip_reasons"].items():
             example = next(s for s in result.skipped if s.category == category)
-            reasons.add_row(category, str(count), Text(f"{example.record_id}: {example.detail}"))
+            reasons.add_row(category, str(count),
+                            Text(f"{real.get(example.record_id, example.record_id)}: {example.detail}"))
         console.print(reasons)
         console.print("Every skipped record is listed in manifest.json under 'skipped'.")
+    print_hidden_files(console, result)
     for leftover in result.stale:
         console.print(Text(f"Removed {leftover}, left by an ingest that was killed."), soft_wrap=True)
     print_annotations(console, manifest)
 
 
-def choice_lines(manifest: dict) -> list[tuple[str, str]]:
-    """Rows saying what ingest chose for options left out, how many records differed, and the windows."""
+def print_hidden_files(console, result) -> None:
+    """The real relative paths of the skipped and unrecognised files that the store names by token (they are in
+    memory and in OUT.files.csv only), one a line so that a long path stays whole."""
+    from rich.text import Text
+
+    files = result.hidden_files
+    if not files:
+        return
+    console.print(Text(f"Skipped and unrecognised clinical files, by their real paths (the store names them by "
+                       f"token; {result.files_map} maps each token to its file, owner-only, never in the store):"),
+                  soft_wrap=True)
+    for file in files[:SHOWN_FILES]:
+        console.print(Text(f"  {file.relative_path}  ({file.token})  {file.reason}"), soft_wrap=True)
+    if len(files) > SHOWN_FILES:
+        console.print(Text(f"  ... and {len(files) - SHOWN_FILES} more in {result.files_map}"), soft_wrap=True)
+
+
+def skipped_links_line(links: list[dict], real: dict[str, str]) -> str:
+    """`1 loop (sub/loop -> .), ...`: the links the folder walk skipped, by reason, with up to 3 examples each."""
+    from ecgcl.data.folder_walk import DANGLING, LOOP, WALKED
+
+    words = {LOOP: "loop(s) to a folder above, not followed", WALKED: "to a folder already walked, not followed "
+             "again", DANGLING: "dangling (target missing), unreadable"}
+    parts = []
+    for reason, text in words.items():
+        found = [f"{real.get(link['path'], link['path'])} -> {real.get(link['target'], link['target'])}"
+                 for link in links if link["reason"] == reason]
+        if found:
+            parts.append(f"{len(found)} {text} ({', '.join(found[:3])}{', ...' if len(found) > 3 else ''})")
+    return "; ".join(parts) + "; listed in manifest.json"
+
+
+def choice_lines(manifest: dict, real: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """Rows saying what ingest chose for options left out, how many records differed, and the windows; `real`
+    maps tokens to the real paths they hide, shown in place of the tokens."""
+    real = real or {}
     lines = []
     differ = manifest.get("differ", {})
     chosen = manifest.get("chosen", {})
@@ -166,8 +207,10 @@ def choice_lines(manifest: dict) -> list[tuple[str, str]]:
                                       "only the rhythm waveform was read"))
     if "unrecognised_files" in manifest:
         files = manifest["unrecognised_files"]["files"]
-        lines.append(("unrecognised files", f"{len(files)} not read (e.g. {', '.join(files[:3])}); listed in "
-                                            "manifest.json"))
+        examples = ", ".join(real.get(name, name) for name in files[:3])
+        lines.append(("unrecognised files", f"{len(files)} not read (e.g. {examples}); listed in manifest.json"))
+    if "skipped_links" in manifest:
+        lines.append(("skipped links", skipped_links_line(manifest["skipped_links"]["links"], real)))
     privacy = manifest.get("privacy")
     if privacy:
         lines.append(("patient privacy", f"ids of {privacy['identifying_records']} clinical record(s) "

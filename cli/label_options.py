@@ -24,8 +24,8 @@ def label_options(func):
         click.option("--id-column", help="Column of --labels holding record ids or relative paths "
                                          "(default: record_id, record, id, ecg_id, filename, file or path)."),
         click.option("--label-columns", metavar="COL[,COL...]",
-                     help="Columns of --labels with class names (cells may list several, split on , or ;) or 0/1 "
-                          "indicator columns named after their class (default: a 'labels' column)."),
+                     help="Columns of --labels with class names (cells may list several, split on , ; or line "
+                          "breaks) or 0/1 indicator columns named after their class (default: a 'labels' column)."),
         click.option("--patient-column", help="Column of --labels with patient ids (keeps a patient's records "
                                               "on one side of every split)."),
         click.option("--merge-labels", is_flag=True,
@@ -63,6 +63,9 @@ def print_annotations(console, manifest: dict) -> None:
         lines.append(f"labels table: {table['matched_records']} records matched by {table['matched_rows']} of "
                      f"{table['rows']} rows; {len(table['unmatched_rows'])} rows match no record, "
                      f"{len(table['unmatched_records'])} records have no row (listed in manifest.json)")
+        if table.get("multi_class_cells"):
+            lines.append(f"labels table: {table['multi_class_cells']} label cells listed several classes (split on "
+                         "commas, semicolons and line breaks)")
     named = manifest.get("patient_from_name")
     if named:
         lines.append(f"patients from names: {named['matched_records']} records matched {named['pattern']}; "

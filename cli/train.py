@@ -136,7 +136,8 @@ def run_command(resume: bool, overwrite: bool, config_file: str | None, **params
 def pretrain_command(ctx, resume: bool, overwrite: bool, config_file: str | None, all_records: bool, launcher: str,
                      nproc_per_node: int, nnodes: int, rdzv_endpoint: str | None, rdzv_id: str, no_sync_bn: bool,
                      **params) -> None:
-    """Contrastive pretraining on a store; writes OUT/pretrain.pt.
+    """Self-supervised pretraining on a store with one --objective (contrastive by default; `ecgcl list-plugins`
+    lists the others); writes OUT/pretrain.pt.
 
     Records of the validation and test patients of the split that `ecgcl finetune` draws with the same --task,
     --seed, --val-fraction and --test-fraction are held out (a store without labels is used whole), so

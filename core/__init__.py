@@ -10,8 +10,7 @@ from importlib import import_module
 
 from ecgcl.errors import EcgclError
 from ecgcl.hookspecs import hookimpl
-
-__version__ = "0.1.0"
+from ecgcl.version import __version__
 
 API = ("load_encoder", "open_store", "targets", "ingest", "pretrain", "run", "list_components", "run_config")
 

@@ -114,8 +114,31 @@ def write_json(path: str | os.PathLike, payload: Any, *, what: str = "file", kep
 
 
 def write_csv(path: str | os.PathLike, frame, *, what: str = "file", kept: str | None = None) -> Path:
-    """Write the pandas DataFrame `frame` as CSV (no index) through `atomic_write`."""
+    r"""Write the pandas DataFrame `frame` as CSV (no index) through `atomic_write`, line breaks inside its text
+    cells as `\n` (`plain_line_breaks`), so that every cell reads back whole."""
+    frame = plain_line_breaks(frame)
     return atomic_write(path, lambda handle: frame.to_csv(handle, index=False), what=what, kept=kept)
+
+
+def plain_line_breaks(frame):
+    r"""`frame` with every `\r\n` or lone `\r` inside a text cell as `\n`.
+
+    The csv module quotes a cell holding its line terminator (`\n`) but not one holding a lone `\r` (a
+    spreadsheet cell from an old Mac), which pandas then reads back as a row break: a store whose metadata had
+    such a cell would not open. A frame without one is returned as it is, uncopied.
+    """
+    out = frame
+    for column in frame.select_dtypes(include=["object", "string"]).columns:
+        values = frame[column]
+        try:
+            found = values.str.contains("\r", regex=False, na=False)
+        except AttributeError:  # an object column holding no text
+            continue
+        if found.any():
+            out = out.copy() if out is frame else out
+            fixed = values[found].str.replace("\r\n", "\n", regex=False).str.replace("\r", "\n", regex=False)
+            out[column] = values.mask(found, fixed)
+    return out
 
 
 def save_figure(path: str | os.PathLike, fig, *, what: str = "plot", dpi: int = 110) -> Path:

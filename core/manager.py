@@ -17,7 +17,7 @@ from typing import Any
 
 import pluggy
 
-from ecgcl import hookspecs
+import ecgcl.hookspecs as hookspecs
 from ecgcl.errors import PluginLoadError
 from ecgcl.registry import BUILTIN_MODULES, KIND_HOOKS, Registry, Source
 
@@ -70,7 +70,7 @@ class PluginManager:
 
     def load_builtins(self) -> None:
         """Register the plugins shipped inside ecgcl; a failure here is a bug and raises."""
-        from ecgcl import __version__
+        from ecgcl.version import __version__
 
         for module_name in BUILTIN_MODULES:
             source = Source("ecgcl", __version__, module_name)

@@ -141,3 +141,47 @@ def test_list_components_and_targets_and_config(store):
     assert targets.y.shape == (len(store),) and targets.labelled.sum() > 0
     with pytest.raises(EcgclError, match="did you mean 'pretrain_epochs'"):
         ecgcl.run_config(pretrain_epoch=3)
+
+
+def test_the_api_result_types_have_names_of_their_own():
+    """`ecgcl.PretrainResult` and its kin are what a user holds: no other class in the package shares their name
+    (the protocol's per-process account of a pretraining is `PretrainingRun`)."""
+    import ast
+    from pathlib import Path
+
+    import ecgcl.api
+
+    root = Path(ecgcl.api.__file__).resolve().parents[1]
+    classes = {}
+    for path in sorted(p for folder in ("core", "plugins", "cli") for p in (root / folder).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                classes.setdefault(node.name, []).append(path.relative_to(root).as_posix())
+    api_classes = [name for name in ecgcl.api.__all__ if "core/api.py" in classes.get(name, [])]
+    assert "PretrainResult" in api_classes
+    assert {name: classes[name] for name in api_classes if len(classes[name]) > 1} == {}
+
+
+def test_arrays_and_store_rows_are_embedded_by_one_function(pretrained, store, monkeypatch):
+    """`load_encoder(...).embed` (arrays) and `ecgcl embed` (store rows) both run `embed_batches`, so the lead
+    adapter, eval mode and `model.embed` are applied in one place."""
+    import torch
+
+    from ecgcl.engine import inference
+
+    counts, real = [], inference.embed_batches
+
+    def spy(encoder, batches, count, **kwargs):
+        counts.append(count)
+        return real(encoder, batches, count, **kwargs)
+
+    monkeypatch.setattr(inference, "embed_batches", spy)
+    encoder = ecgcl.load_encoder(pretrained)
+    arrays = encoder.embed(np.asarray(store.signals[:5]), fs=store.fs, leads=store.leads, batch_size=2)
+    rows = inference.compute_embeddings(encoder.torch_module, store, np.arange(5), window=encoder.meta["window"],
+                                        representation=encoder.meta["representation"], batch_size=3, device="cpu")
+    assert counts == [5, 5]
+    np.testing.assert_allclose(arrays, rows, atol=1e-6)
+    with pytest.raises(ValueError, match="promised 6 recordings and got 5"):
+        real(encoder.torch_module, iter([torch.tensor(np.asarray(store.signals[:5]))]), 6,
+             window=encoder.meta["window"], representation=encoder.meta["representation"], device="cpu")

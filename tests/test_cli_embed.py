@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from ecgcl.cli.main import cli
 from ecgcl.data.store import open_store, write_store
 from ecgcl.engine.checkpoint import load_checkpoint
-from ecgcl.engine.evaluate import encoder_from_meta, load_classifier
+from ecgcl.engine.evaluate import load_classifier
+from ecgcl.engine.model import encoder_from_meta
 from ecgcl.manager import get_registry
 
 TINY = ["--encoder-arg", "width=4", "--encoder-arg", "depth=1", "--embed-dim", "8", "--projection-dim", "8",

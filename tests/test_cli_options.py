@@ -88,3 +88,13 @@ def test_every_declared_option_is_on_its_commands_with_its_help(command):
     assert "--batch-size INTEGER" in text and "Batch size.  [default: 64]" in text
     if command != "evaluate":
         assert "--resume" in text and "Discard earlier results in --out and start again." in text
+
+
+@pytest.mark.parametrize("command", ["pretrain", "run"])
+def test_pretraining_help_names_no_single_objective(command):
+    """Pretraining runs whichever --objective is chosen (six built in), so its help never calls it contrastive."""
+    text = CliRunner().invoke(cli, [command, "--help"], terminal_width=200).output
+    assert "contrastive pretraining" not in text.lower()
+    assert "Self-supervised pretraining epochs (any --objective)." in text
+    if command == "pretrain":
+        assert "Self-supervised pretraining on a store with one --objective" in text

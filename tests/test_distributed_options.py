@@ -13,6 +13,7 @@ from ecgcl.data.store import open_store
 from ecgcl.distributed import is_main_process
 from ecgcl.engine.session import distributed_session
 from ecgcl.engine.loops import pretrain
+from ecgcl.engine.settings import PretrainSettings, TrainingContext
 from ecgcl.engine.speed import StepTimer, TrainOptions, current_options, training_options
 from ecgcl.errors import EcgclError
 from ecgcl.plugins.objectives.contrastive import Contrastive
@@ -46,9 +47,10 @@ def _pretrain(store, options, epochs=1):
     torch.manual_seed(0)
     encoder = REGISTRY.create("encoder", "cnn", in_leads=12, length=1000, embed_dim=16, width=8, depth=1)
     objective = Contrastive(16, parse_augmentations("noise", REGISTRY), REGISTRY.create("loss", "ntxent"), 16)
-    history = pretrain(encoder=encoder, objective=objective, store=store,
-                       rows=np.arange(len(store)), epochs=epochs, batch_size=16, lr=1e-3, weight_decay=0.0, seed=1,
-                       device=torch.device("cpu"), window=1000, representation="time", options=options)
+    settings = PretrainSettings(epochs=epochs, batch_size=16, lr=1e-3, weight_decay=0.0, seed=1, window=1000,
+                                representation="time")
+    history = pretrain(encoder=encoder, objective=objective, store=store, rows=np.arange(len(store)),
+                       settings=settings, context=TrainingContext(torch.device("cpu"), options=options))
     return history, encoder.state_dict()
 
 

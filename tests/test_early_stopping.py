@@ -18,6 +18,7 @@ from ecgcl.data.sample import sample_store_path
 from ecgcl.data.store import open_store
 from ecgcl.tasks import task_targets
 from ecgcl.engine import loops
+from ecgcl.engine.settings import Checkpoints, FinetuneSettings, TrainingContext
 from ecgcl.engine.model import Classifier
 from ecgcl.errors import EcgclError
 from ecgcl.manager import get_registry
@@ -39,10 +40,12 @@ def _setup(seed: int = 0):
     return store, targets.y, rows[:120], rows[120:180], model
 
 
-def _train(model, store, y, train, val, **kwargs):
-    values = dict(model=model, store=store, train_rows=train, val_rows=val, y=y, epochs=12, patience=2,
-                  batch_size=32, lr=3e-3, weight_decay=0.0, seed=7, device=torch.device("cpu"))
-    return loops.train_classifier(**{**values, **kwargs})
+def _train(model, store, y, train, val, *, last_path=None, on_epoch_end=None, **settings):
+    settings = FinetuneSettings(**{**dict(epochs=12, patience=2, batch_size=32, lr=3e-3, weight_decay=0.0, seed=7),
+                                   **settings})
+    context = TrainingContext(torch.device("cpu"), Checkpoints(last_path=last_path), on_epoch_end=on_epoch_end)
+    return loops.train_classifier(model=model, store=store, train_rows=train, val_rows=val, y=y, settings=settings,
+                                  context=context)
 
 
 def test_training_stops_after_patience_epochs_without_improvement_and_restores_the_best(monkeypatch):

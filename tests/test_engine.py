@@ -16,7 +16,7 @@ from ecgcl.errors import EcgclError
 
 
 def test_checkpoint_round_trip_leaves_no_temporary_files(tmp_path):
-    path = save_checkpoint(tmp_path / "a.pt", {"kind": "encoder", "meta": {"encoder": "cnn"}, "w": torch.arange(3)})
+    path = save_checkpoint(tmp_path / "a.pt", {"kind": "notes", "meta": {"encoder": "cnn"}, "w": torch.arange(3)})
     assert [p.name for p in tmp_path.iterdir()] == ["a.pt"]
     loaded = load_checkpoint(path)
     assert loaded["meta"]["encoder"] == "cnn" and torch.equal(loaded["w"], torch.arange(3))

@@ -62,6 +62,16 @@ def plugin_venv(tmp_path_factory) -> Path:
     return python
 
 
+INSTALLED = ("ecgcl-example-plugin", "ecgcl-broken-plugin")  # the plugins these tests install
+
+
+def others_failing(python: Path) -> str:
+    """`ECGCL_DISABLE_PLUGINS` for the failing plugins these tests did not install (a user's environment may hold
+    some), so a test sees only its own."""
+    failures = json.loads(ecgcl_cli(python, "list-plugins", "--json").stdout)["failures"]
+    return ",".join(sorted({f["distribution"] for f in failures if f["distribution"] not in INSTALLED}))
+
+
 def ecgcl_cli(python: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECGCL_")}
     env["COLUMNS"] = "200"
@@ -110,7 +120,7 @@ def test_installed_plugin_is_listed_with_its_source(plugin_venv):
 
 def test_broken_plugin_is_reported_and_does_not_stop_the_cli(plugin_venv):
     result = ecgcl_cli(plugin_venv, "list-plugins", "--json")
-    failures = json.loads(result.stdout)["failures"]
+    failures = [f for f in json.loads(result.stdout)["failures"] if f["distribution"] in INSTALLED]
     assert [(f["name"], f["distribution"], f["version"]) for f in failures] == [("broken", "ecgcl-broken-plugin", "9.9.9")]
     assert "broken on purpose" in failures[0]["error"]
     table = ecgcl_cli(plugin_venv, "list-plugins")
@@ -119,7 +129,7 @@ def test_broken_plugin_is_reported_and_does_not_stop_the_cli(plugin_venv):
 
 
 def test_strict_mode_turns_the_failure_into_a_one_line_error(plugin_venv):
-    env = dict(os.environ, ECGCL_STRICT_PLUGINS="1")
+    env = dict(os.environ, ECGCL_STRICT_PLUGINS="1", ECGCL_DISABLE_PLUGINS=others_failing(plugin_venv))
     result = subprocess.run([plugin_venv, "-m", "ecgcl.cli", "list-plugins"], capture_output=True, text=True, env=env)
     assert result.returncode == 2
     assert result.stderr.strip().startswith("Error: plugin 'broken' (ecgcl-broken-plugin 9.9.9) failed to load")

@@ -38,3 +38,18 @@ def test_every_package_folder_is_listed_in_pyproject():
             if not any(part.startswith((".", "_")) or part in roots for part in parts):
                 found.add(".".join((name, *parts)))
     assert sorted(found - set(project["packages"])) == []
+
+
+def test_the_version_has_one_home():
+    """`ecgcl.version` holds the version: pyproject reads it from there (no second copy to forget), the package face
+    and `ecgcl --version` hand it on, and the installed metadata agrees."""
+    import tomllib
+    from importlib.metadata import version
+
+    import ecgcl
+    from ecgcl.version import __version__
+
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"] and "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "ecgcl.version.__version__"}
+    assert ecgcl.__version__ is __version__ and version("ecgcl") == __version__

@@ -209,3 +209,42 @@ def test_other_user_mistakes_exit_2(cinc, tmp_path):
         assert result.exit_code == 2 and message in result.output and result.output.strip().count("\n") == 0, result.output
     _untouched(store_path, before)
     assert not (tmp_path / "r").exists()
+
+
+def test_label_cells_with_one_class_per_line_are_split(ptbxl_dir, tmp_path):
+    """A spreadsheet export's quoted cells list one finding per line (LF, CRLF or CR; the file itself CRLF):
+    each line is a class, and the summary counts the cells that held several."""
+    import csv
+
+    from ecgcl.tasks import task_targets
+
+    source = tmp_path / "exam"
+    findings = {"E0": "Left atrial hypertrophy\nLeft ventricular hypertrophy",
+                "E1": "Left ventricular hypertrophy\r\nSinus rhythm ",
+                "E2": " Sinus rhythm\rLeft atrial hypertrophy\r\n",
+                "E3": "Sinus rhythm",
+                "E4": "Left ventricular hypertrophy; Sinus rhythm"}
+    for i, name in enumerate(findings):
+        write_record(ptbxl_dir, i + 1, source, name, [])
+    table = tmp_path / "diagnoses.csv"
+    with open(table, "w", newline="") as handle:  # csv's default line ending is \r\n, as Excel writes
+        writer = csv.writer(handle)
+        writer.writerow(["record", "diagnosis"])
+        writer.writerows(findings.items())
+    assert b'"Left atrial hypertrophy\nLeft ventricular hypertrophy"\r\n' in table.read_bytes()
+    result = ingest_cli(source, tmp_path / "store", "--labels", table, "--label-columns", "diagnosis")
+    assert result.exit_code == 0, result.output
+    assert "labels table: 4 label cells listed several classes" in " ".join(result.output.split())
+    store = open_store(tmp_path / "store")
+    labels = store.metadata.set_index("record_id")["labels"].to_dict()
+    assert labels == {"E0": "Left atrial hypertrophy;Left ventricular hypertrophy",
+                      "E1": "Left ventricular hypertrophy;Sinus rhythm",
+                      "E2": "Sinus rhythm;Left atrial hypertrophy", "E3": "Sinus rhythm",
+                      "E4": "Left ventricular hypertrophy;Sinus rhythm"}
+    assert store.manifest["labels_table"]["multi_class_cells"] == 4
+    # the column is copied too, its CR line breaks as \n (a lone CR, unquoted by csv, would split a row)
+    copied = store.metadata.set_index("record_id")["diagnosis"]
+    assert copied["E2"] == "Sinus rhythm\nLeft atrial hypertrophy" and copied["E0"] == findings["E0"]
+    targets = task_targets("has:Left ventricular hypertrophy", store.metadata)
+    positive = dict(zip(store.metadata["record_id"], targets.y.tolist()))
+    assert positive == {"E0": 1, "E1": 1, "E2": 0, "E3": 0, "E4": 1}

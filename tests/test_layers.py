@@ -1,10 +1,13 @@
 """The package's layers, written down once: every `ecgcl` import (module level or inside a function) runs
-downwards or within its own floor, and the rooms (sub-packages and top-level modules) import each other without
-cycles. The import graph is read from the source with `ast`, so nothing is imported to check it."""
+downwards or within its own floor, no modules import each other in a circle (inside one floor either), the rooms
+(sub-packages and top-level modules) import each other without cycles, and nothing below the package face
+(`ecgcl/__init__.py`) imports it. The import graph is read from the source with `ast`, so nothing is imported to
+check it."""
 
 from __future__ import annotations
 
 import ast
+from collections import deque
 from pathlib import Path
 
 import pytest
@@ -12,9 +15,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 FOLDERS = {"ecgcl": REPO / "core", "ecgcl.plugins": REPO / "plugins", "ecgcl.cli": REPO / "cli"}
 
-# Floors from the top: a module may import its own floor and the ones below, never one above.
+# Floors from the top: a module may import its own floor and the ones below, never one above. A prefix names a
+# module and everything under it, except the package face, `ecgcl` itself: only `ecgcl/__init__.py`.
+FACE = "ecgcl"
 LAYERS = (
     ("cli", ("ecgcl.cli",)),
+    ("package face", (FACE,)),
     ("python api", ("ecgcl.api",)),
     ("workflows", ("ecgcl.protocol", "ecgcl.robustness")),
     ("training and components", ("ecgcl.engine", "ecgcl.plugins")),
@@ -22,7 +28,7 @@ LAYERS = (
     ("runtime", ("ecgcl.compose", "ecgcl.contracts", "ecgcl.manager", "ecgcl.registry", "ecgcl.context",
                  "ecgcl.tasks", "ecgcl.distributed", "ecgcl.locks")),
     ("declarations", ("ecgcl.interfaces", "ecgcl.config", "ecgcl.methods", "ecgcl.split_spec", "ecgcl.metrics")),
-    ("leaves", ("ecgcl.errors", "ecgcl.hookspecs", "ecgcl.files", "ecgcl.reporting", "ecgcl")),
+    ("leaves", ("ecgcl.errors", "ecgcl.hookspecs", "ecgcl.files", "ecgcl.reporting", "ecgcl.version")),
 )
 
 
@@ -61,7 +67,7 @@ def _floor(name: str) -> int:
     best, floor = -1, None
     for index, (_, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
-            if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > best:
+            if (name == prefix or prefix != FACE and name.startswith(prefix + ".")) and len(prefix) > best:
                 best, floor = len(prefix), index
     return floor
 
@@ -93,6 +99,67 @@ def test_no_import_runs_upwards():
     upward = [f"{a} (floor {LAYERS[_floor(a)][0]}) imports {b} (floor {LAYERS[_floor(b)][0]})"
               for a, b in _edges() if _floor(b) < _floor(a)]
     assert upward == []
+
+
+def _circles(graph: dict[str, set[str]]) -> list[str]:
+    """One circle (`a -> b -> a`) through each strongly connected group of `graph` (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                connect(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while not group or group[-1] != node:
+                group.append(stack.pop())
+            if len(group) > 1 or node in graph.get(node, ()):
+                groups.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    circles = []
+    for group in groups:  # the shortest way from the group's first module back to it, through the group
+        start, members = group[0], set(group)
+        paths, frontier = {start: [start]}, deque([start])
+        while frontier:
+            node = frontier.popleft()
+            if start in graph.get(node, ()):
+                circles.append(paths[node] + [start])
+                break
+            for nxt in sorted(graph.get(node, set()) & members - paths.keys()):
+                paths[nxt] = paths[node] + [nxt]
+                frontier.append(nxt)
+    return [" -> ".join(c) for c in circles]
+
+
+def test_modules_import_each_other_without_circles():
+    """Module by module, function-level imports included: two modules of one floor that need each other share
+    something that belongs in a third module both import."""
+    graph: dict[str, set[str]] = {}
+    for a, b in _edges():
+        graph.setdefault(a, set()).add(b)
+    assert _circles(graph) == []
+
+
+def test_nothing_below_the_face_imports_it():
+    """`from ecgcl import x` runs through the package face; below it, import the module that holds x."""
+    assert [a for a, b in _edges() if b == FACE and _floor(a) > _floor(FACE)] == []
+
+
+def test_the_circle_check_sees_a_circle_of_function_level_imports():
+    graph = {"ecgcl.engine.a": {"ecgcl.engine.b"}, "ecgcl.engine.b": {"ecgcl.engine.c"},
+             "ecgcl.engine.c": {"ecgcl.engine.a", "ecgcl.errors"}, "ecgcl.errors": set()}
+    assert _circles(graph) == ["ecgcl.engine.a -> ecgcl.engine.b -> ecgcl.engine.c -> ecgcl.engine.a"]
 
 
 def test_rooms_import_each_other_without_cycles():

@@ -4,6 +4,7 @@ on validation, equal to scikit-learn's, folded into the classifier head and repr
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -123,3 +124,97 @@ def test_probe_checkpoint_reproduces_its_test_metrics_through_evaluate(tmp_path)
     evaluated = json.loads(result.output)
     for metric in ("auroc", "pr_auc", "f1", "accuracy"):
         assert evaluated[metric] == pytest.approx(row[metric], abs=1e-9), metric
+
+
+def test_every_c_of_the_grid_is_solved_in_a_few_newton_steps_and_matches_a_fresh_fit():
+    x = _features(14, n=400, d=32)
+    y = (x[:, :5] @ np.random.default_rng(15).normal(size=(5, 5)) + np.random.default_rng(16).normal(
+        scale=20, size=(400, 5)) > 0).astype(int)
+    probe = fit_linear_probe(x[:300], y[:300], x[300:], y[300:], softmax=False, num_outputs=5)
+    assert all(g["converged"] and 0 < g["iterations"] <= 10 for g in probe.grid), probe.grid
+    for g, c in zip(probe.grid, C_GRID):  # each C warm-started from the one before; a fresh fit finds the same
+        fresh = np.stack([_sklearn_probabilities(x[:300], y[:300, k], x[300:], c)[:, 1] for k in range(5)], axis=1)
+        assert roc_auc_score(y[300:], fresh, average="macro") == pytest.approx(g["val_auroc"], abs=1e-6)
+    expected = np.stack([_sklearn_probabilities(x[:300], y[:300, k], x[300:], probe.c)[:, 1] for k in range(5)], 1)
+    np.testing.assert_allclose(probe.probabilities(x[300:]), expected, atol=1e-3)
+
+
+def test_a_grid_in_any_order_is_walked_from_strong_to_weak_regularisation():
+    x, y = _features(17), np.random.default_rng(18).integers(0, 2, 300)
+    shuffled = fit_linear_probe(x[:200], y[:200], x[200:], y[200:], softmax=False, num_outputs=1,
+                                grid=(1.0, 1e-3, 100.0, 0.1))
+    ordered = fit_linear_probe(x[:200], y[:200], x[200:], y[200:], softmax=False, num_outputs=1,
+                               grid=(1e-3, 0.1, 1.0, 100.0))
+    assert shuffled.grid == ordered.grid and [g["C"] for g in ordered.grid] == [1e-3, 0.1, 1.0, 100.0]
+    np.testing.assert_array_equal(shuffled.coef, ordered.coef)
+
+
+def test_a_multinomial_too_large_for_a_cholesky_hessian_is_solved_hessian_free(monkeypatch):
+    """Newton-Cholesky's Hessian has ((D + 1) x classes)^2 entries; past CHOLESKY_MAX_DOF the probe takes
+    Newton-CG, which converges to the same multinomial."""
+    import ecgcl.engine.probe as probe_module
+
+    x = _features(19, n=300, d=16)
+    z = (x[:, :4] - x[:, :4].mean(axis=0)) / x[:, :4].std(axis=0)
+    y = np.argmax(z + np.random.default_rng(20).normal(size=(300, 4)), axis=1)
+    solvers = []
+    real = LogisticRegression.fit
+    monkeypatch.setattr(LogisticRegression, "fit",
+                        lambda self, *args, **kwargs: solvers.append(self.solver) or real(self, *args, **kwargs))
+    for limit, solver in ((probe_module.CHOLESKY_MAX_DOF, "newton-cholesky"), (4 * 17 - 1, "newton-cg")):
+        monkeypatch.setattr(probe_module, "CHOLESKY_MAX_DOF", limit)
+        solvers.clear()
+        probe = fit_linear_probe(x[:200], y[:200], x[200:250], y[200:250], softmax=True, num_outputs=4)
+        assert solvers == [solver] * len(C_GRID) and all(g["converged"] for g in probe.grid)
+        expected = _sklearn_probabilities(x[:200], y[:200], x[250:], probe.c)
+        np.testing.assert_allclose(probe.probabilities(x[250:]), expected, atol=1e-3)
+
+
+def _ptbxl_all(ptbxl_dir, where):
+    """The shared `ptbxl-all` (every record labelled, official folds) laid out under `where` with links to the
+    records of `ptbxl/` (as its README says to, where a copy lost its own links)."""
+    source = ptbxl_dir.parent / "ptbxl-all"
+    if not (source / "ptbxl_database.csv").is_file():
+        pytest.skip(f"needs the shared PTB-XL folder with every record labelled ({source})")
+    where.mkdir()
+    (where / "ptbxl_database.csv").symlink_to(source / "ptbxl_database.csv")
+    statements = source / "scp_statements.csv"
+    (where / "scp_statements.csv").symlink_to(statements if statements.is_file() else ptbxl_dir / "scp_statements.csv")
+    (where / "records100").symlink_to(ptbxl_dir / "records100", target_is_directory=True)
+    return where
+
+
+@pytest.mark.shared_data
+def test_no_probe_of_a_folds_run_on_ptbxl_all_ends_at_max_iter(ptbxl_dir, tmp_path, monkeypatch):
+    """The official folds of ptbxl-all (about 1,500 training records, 5 superclasses) with a fixed random-init
+    encoder's 64 features: L-BFGS stopped at its 1,000 iterations at C=100 there. Every C of the grid must converge,
+    and the chosen probe equal a fresh, independently solved scikit-learn fit at its C."""
+    import ecgcl.engine.probe as probe_module
+    from ecgcl.api import ingest
+    from ecgcl.config import resolve_config
+    from ecgcl.protocol.runner import run_protocol
+
+    store = tmp_path / "store"
+    ingest(_ptbxl_all(ptbxl_dir, tmp_path / "ptbxl-all"), store, fs=100, workers=2)
+    fitted = []
+    real = probe_module.fit_linear_probe
+    monkeypatch.setattr(probe_module, "fit_linear_probe",
+                        lambda *args, **kwargs: fitted.append((args, real(*args, **kwargs))) or fitted[-1][1])
+    config = resolve_config(None, {"data": str(store), "task": "superclasses", "split": "ptbxl-folds", "repeats": 1,
+                                   "pretrain_epochs": 0, "label_fractions": [0.1, 1.0], "methods": ["random_linear"],
+                                   "out": str(tmp_path / "run"), "device": "cpu"})
+    rows = run_protocol(config).rows
+    assert len(rows) == 2 and max(r["train_records"] for r in rows) > 1400
+    for row in rows:
+        assert row["stopped"] == "converged" and [g["C"] for g in row["history"]] == list(C_GRID)
+        assert all(g["converged"] for g in row["history"]), row["history"]
+    assert len(fitted) == 2
+    for (train_x, train_y, val_x, _), probe in fitted:
+        mean, std = standardisation(train_x)
+        for k in range(train_y.shape[1]):  # Newton-CG from zero: another solver, no warm start
+            fresh = LogisticRegression(C=probe.c, solver="newton-cg", tol=1e-8, max_iter=1000)
+            with warnings.catch_warnings():  # its line search reports rounding errors once converged
+                warnings.simplefilter("ignore")
+                fresh.fit((train_x - mean) / std, train_y[:, k])
+            np.testing.assert_allclose(probe.probabilities(val_x)[:, k],
+                                       fresh.predict_proba((val_x - mean) / std)[:, 1], atol=1e-3)

@@ -15,6 +15,7 @@ from ecgcl.context import RuntimeContext
 from ecgcl.data.sample import sample_store_path
 from ecgcl.data.store import open_store
 from ecgcl.engine.loops import pretrain
+from ecgcl.engine.settings import Checkpoints, PretrainSettings, TrainingContext
 from ecgcl.engine.model import build_encoder
 from ecgcl.engine.pretraining import PretrainEncoder
 from ecgcl.manager import get_registry
@@ -101,8 +102,10 @@ def test_byol_target_gets_no_gradient_and_no_optimizer_step(store):
     encoder = _encoder()
     objective = _objective("byol", encoder, store, momentum=1.0)
     start = {k: v.clone() for k, v in objective.state_dict().items() if k.startswith("target_")}
-    pretrain(encoder=encoder, objective=objective, store=store, rows=np.arange(32), epochs=1, batch_size=16, lr=0.05,
-             weight_decay=0.1, seed=1, device=torch.device("cpu"), window=WINDOW, representation="time")
+    settings = PretrainSettings(epochs=1, batch_size=16, lr=0.05, weight_decay=0.1, seed=1, window=WINDOW,
+                                representation="time")
+    pretrain(encoder=encoder, objective=objective, store=store, rows=np.arange(32), settings=settings,
+             context=TrainingContext(torch.device("cpu")))
     after = objective.state_dict()
     for key, value in start.items():
         if "running" not in key and "num_batches" not in key:  # batch-norm statistics are the target's own
@@ -138,9 +141,12 @@ def test_vicreg_weights_combine_the_terms(store):
 def _byol_pretrain(store, where, on_epoch_end=None):
     encoder = _encoder(seed=0)
     objective = _objective("byol", encoder, store, aug="noise", momentum=0.9)
-    history = pretrain(encoder=encoder, objective=objective, store=store, rows=np.arange(32), epochs=2,
-                       batch_size=16, lr=0.05, weight_decay=0.0, seed=3, device=torch.device("cpu"), window=WINDOW,
-                       representation="time", last_path=where / "pretrain.last.pt", on_epoch_end=on_epoch_end)
+    settings = PretrainSettings(epochs=2, batch_size=16, lr=0.05, weight_decay=0.0, seed=3, window=WINDOW,
+                                representation="time")
+    context = TrainingContext(torch.device("cpu"), Checkpoints(last_path=where / "pretrain.last.pt"),
+                              on_epoch_end=on_epoch_end)
+    history = pretrain(encoder=encoder, objective=objective, store=store, rows=np.arange(32), settings=settings,
+                       context=context)
     return history, encoder, objective
 
 

@@ -35,6 +35,7 @@ WORKER = textwrap.dedent(
         from ecgcl.data.store import open_store
         from ecgcl.distributed import world_size
         from ecgcl.engine.loops import pretrain
+        from ecgcl.engine.settings import PretrainSettings, TrainingContext
         from ecgcl.engine.model import build_encoder
         from ecgcl.manager import create_plugin_manager
 
@@ -46,9 +47,10 @@ WORKER = textwrap.dedent(
         none = parse_augmentations("none", registry, RuntimeContext.of_store(store, torch.device("cpu")))
         objective = registry.create("objective", "byol", encoder=encoder, embed_dim=8, augmentation=none,
                                     projection_dim=8, momentum=0.9, batch_norm=False)
-        history = pretrain(encoder=encoder, objective=objective, store=store, rows=np.arange(32), epochs=2,
-                           batch_size=16, lr=0.05, weight_decay=0.01, seed=3, device=torch.device("cpu"),
-                           window=1000, representation="time")
+        settings = PretrainSettings(epochs=2, batch_size=16, lr=0.05, weight_decay=0.01, seed=3, window=1000,
+                                    representation="time")
+        history = pretrain(encoder=encoder, objective=objective, store=store, rows=np.arange(32), settings=settings,
+                           context=TrainingContext(torch.device("cpu")))
         return {"world": world_size(), "history": history, "encoder": encoder.state_dict(),
                 "objective": objective.state_dict()}
 

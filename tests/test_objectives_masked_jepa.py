@@ -16,6 +16,7 @@ from ecgcl.contracts import check_objective
 from ecgcl.data.sample import sample_store_path
 from ecgcl.data.store import open_store
 from ecgcl.engine.loops import pretrain
+from ecgcl.engine.settings import Checkpoints, PretrainSettings, TrainingContext
 from ecgcl.engine.model import build_encoder
 from ecgcl.engine.pretraining import NEEDS, PretrainEncoder, PretrainStep
 from ecgcl.errors import EcgclError
@@ -181,9 +182,12 @@ def _pretrain_jepa(where, on_epoch_end=None):
     store = open_store(sample_store_path())
     encoder = tiny_encoder(dropout=0.1)
     objective = JEPA(encoder, **SMALL_HEADS["jepa"])
-    history = pretrain(encoder=encoder, objective=objective, store=store, rows=np.arange(32), epochs=2, batch_size=16,
-                       lr=0.01, weight_decay=0.0, seed=5, device=torch.device("cpu"), window=1000,
-                       representation="time", last_path=where / "pretrain.last.pt", on_epoch_end=on_epoch_end)
+    settings = PretrainSettings(epochs=2, batch_size=16, lr=0.01, weight_decay=0.0, seed=5, window=1000,
+                                representation="time")
+    context = TrainingContext(torch.device("cpu"), Checkpoints(last_path=where / "pretrain.last.pt"),
+                              on_epoch_end=on_epoch_end)
+    history = pretrain(encoder=encoder, objective=objective, store=store, rows=np.arange(32), settings=settings,
+                       context=context)
     return history, encoder, objective
 
 

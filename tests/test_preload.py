@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from ecgcl.cli.main import cli
 from ecgcl.data.sample import sample_store_path
 from ecgcl.data.store import open_store
-from ecgcl.engine import loops
+from ecgcl.engine import loading
 from ecgcl.engine.checkpoint import load_checkpoint
 from ecgcl.engine.preload import AUTO_SHARE, PreloadedDataset, choose_preload, pool_bytes
 from ecgcl.engine.speed import TrainOptions
@@ -99,9 +99,9 @@ def test_each_rank_preloads_its_own_shard(monkeypatch):
     options = TrainOptions(preload="ram")
     shards = []
     for this_rank in (0, 1):
-        monkeypatch.setattr(loops, "world_size", lambda: 2)
-        monkeypatch.setattr(loops, "rank", lambda r=this_rank: r)
-        loader = loops.pretraining_loader(store, rows, 32, seed=7, options=options, device=torch.device("cpu"))
+        monkeypatch.setattr(loading, "world_size", lambda: 2)
+        monkeypatch.setattr(loading, "rank", lambda r=this_rank: r)
+        loader = loading.pretraining_loader(store, rows, 32, seed=7, options=options, device=torch.device("cpu"))
         assert isinstance(loader.dataset, PreloadedDataset) and loader.batch_size == 16
         assert loader.dataset.signals.shape[0] == 150  # half the pool, never all of it
         shards.append(set(loader.dataset.indices.tolist()))

@@ -15,6 +15,7 @@ from ecgcl.context import RuntimeContext
 from ecgcl.data.sample import sample_store_path
 from ecgcl.data.store import open_store
 from ecgcl.engine.loops import pretrain
+from ecgcl.engine.settings import Checkpoints, PretrainSettings, TrainingContext
 from ecgcl.engine.model import build_encoder
 from ecgcl.plugins.objectives.contrastive import Contrastive
 from ecgcl.manager import get_registry
@@ -45,10 +46,12 @@ def _pretrain(where, on_epoch_end=None):
     loss = LearnableTemperatureNTXent()
     augmentation = parse_augmentations("noise", registry, RuntimeContext.of_store(store, torch.device("cpu")))
     objective = Contrastive(8, augmentation, loss, projection_dim=8)
-    history = pretrain(encoder=encoder, objective=objective, store=store,
-                       rows=np.arange(96), epochs=3, batch_size=32, lr=0.05, weight_decay=0.0, seed=3,
-                       device=torch.device("cpu"), window=store.signals.shape[2], representation="time",
-                       last_path=where / "pretrain.last.pt", on_epoch_end=on_epoch_end)
+    settings = PretrainSettings(epochs=3, batch_size=32, lr=0.05, weight_decay=0.0, seed=3,
+                                window=store.signals.shape[2], representation="time")
+    context = TrainingContext(torch.device("cpu"), Checkpoints(last_path=where / "pretrain.last.pt"),
+                              on_epoch_end=on_epoch_end)
+    history = pretrain(encoder=encoder, objective=objective, store=store, rows=np.arange(96), settings=settings,
+                       context=context)
     return history, encoder, loss
 
 

@@ -306,6 +306,110 @@ def test_inner_gap_is_a_skip_or_zero_filled_with_pad(tmp_path):
     assert facts["gap_samples"] == FS // 2 and facts["cropped_samples"] == 0
 
 
+
+AVF = STANDARD_LEADS.index("aVF")  # the file's channels are in the standard order
+MIN_CODE = -32768  # the other padding value carts declare
+
+
+def end_run_edit(samples: int, code: int, declared: int | None = None, channel: int = AVF, start: bool = False):
+    """Set the last (or, with `start`, the first) `samples` codes of one lead to `code` and declare padding
+    `declared` (default: `code`)."""
+    def edit(ds):
+        values = codes(ds)
+        run = slice(0, samples) if start else slice(len(values) - samples, len(values))
+        beside = samples if start else len(values) - samples - 1  # the sample next to the run
+        assert values[beside, channel] != code  # so the run is exactly `samples` long
+        values[run, channel] = code
+        set_codes(ds, values)
+        declare_padding(ds, code if declared is None else declared)
+    return edit
+
+
+@pytest.fixture(scope="module")
+def end_runs(tmp_path_factory):
+    """Copies of the real file whose aVF ends on a run of the declared padding value (0 or -32768): 2, 4 and 25
+    samples (2-25 ms, under the 40 ms threshold: signal) and 100 (padding); one whose aVF starts with 25 zeros; one
+    declaring -32768 whose aVF ends on 100 real zeros; ingested at 10 s with record ids kept."""
+    folder = tmp_path_factory.mktemp("end_runs")
+    for code in (0, MIN_CODE):
+        for samples in (2, 4, 25, 100):
+            copy_with(folder / f"end{samples}_{code}.dcm", end_run_edit(samples, code))
+    copy_with(folder / "start25_0.dcm", end_run_edit(25, 0, start=True))
+    copy_with(folder / "zeros100_declared_min.dcm", end_run_edit(100, 0, declared=MIN_CODE))
+    result, store = store_of(folder, tmp_path_factory.mktemp("end_runs_store") / "store", keep_patient_ids=True)
+    return folder, result, store
+
+
+@pytest.mark.parametrize("code", [0, MIN_CODE])
+@pytest.mark.parametrize("samples", [2, 4, 25])
+def test_short_end_run_of_the_padding_value_is_signal(end_runs, samples, code):
+    """A lead ending at baseline on a few samples of the padding value keeps them: the record is full length and
+    equals pydicom's reading, values at the padding value included (-32768 codes are -40.96 mV)."""
+    folder, result, store = end_runs
+    name = f"end{samples}_{code}"
+    row = store.metadata["record_id"].tolist().index(name)
+    expected = pydicom_mv(folder / f"{name}.dcm")
+    assert store.signals.shape[-1] == SAMPLES and int(store.metadata["valid_samples"][row]) == SAMPLES
+    assert np.abs(store.signals[row] - expected).max() < 1e-5
+    assert np.allclose(store.signals[row, AVF, -samples:], code * 1.25e-3)
+    assert name not in {r["record_id"] for r in result.manifest.get("padding", {}).get("records", [])}
+
+
+def test_end_runs_kept_or_cropped(end_runs):
+    """Only the 100-sample runs (100 ms) are padding: those records are cropped to 9.9 s and skipped as too short;
+    a 25-sample run at a lead's start is signal, and zeros are signal where the file declares -32768."""
+    folder, result, store = end_runs
+    assert sorted((s.record_id, s.category) for s in result.skipped) == [
+        (f"end100_{MIN_CODE}", TOO_SHORT), ("end100_0", TOO_SHORT)]
+    assert all(s.detail.startswith("9.9 s long, 10 s asked") for s in result.skipped)
+    assert result.written == 8 and "padding" not in result.manifest
+    for name in ("start25_0", "zeros100_declared_min"):
+        row = store.metadata["record_id"].tolist().index(name)
+        assert np.abs(store.signals[row] - pydicom_mv(folder / f"{name}.dcm")).max() < 1e-5
+
+
+@pytest.mark.parametrize("code", [0, MIN_CODE])
+def test_long_end_run_is_cropped_or_padded(end_runs, tmp_path, code):
+    folder = end_runs[0]
+    source = folder / f"end100_{code}.dcm"
+    expected = pydicom_mv(source)[:, : SAMPLES - 100]
+    result, short = store_of(source, tmp_path / "short", length=9.9, keep_patient_ids=True)
+    assert short.signals.shape == (1, 12, SAMPLES - 100) and np.abs(short.signals[0] - expected).max() < 1e-5
+    assert result.manifest["padding"]["records"][0]["padding"] == {"runs": 1, "cropped_samples": 100,
+                                                                   "gap_samples": 0}
+    _, padded = store_of(source, tmp_path / "padded", pad=True)
+    assert padded.signals.shape == (1, 12, SAMPLES) and int(padded.metadata["valid_samples"][0]) == SAMPLES - 100
+    assert np.abs(padded.signals[0, :, : SAMPLES - 100] - expected).max() < 1e-5
+    assert not padded.signals[0, :, SAMPLES - 100:].any()
+
+
+def test_cropped_record_one_sample_short_is_kept(tmp_path):
+    """Every lead ends on 101 padding samples: cropped to 9.899 s, one sample short of --length 9.9, the record is
+    kept (its row zero-padded by one sample); two samples short it is skipped as before."""
+    folder = tmp_path / "src"
+    copy_with(folder / "one.dcm", pad_edit(10 - 0.101, 10))
+    copy_with(folder / "two.dcm", pad_edit(10 - 0.102, 10))
+    result, store = store_of(folder, tmp_path / "store", length=9.9, keep_patient_ids=True)
+    assert [(s.record_id, s.category) for s in result.skipped] == [("two", TOO_SHORT)]
+    assert store.metadata["record_id"].tolist() == ["one"] and store.signals.shape == (1, 12, 9900)
+    assert int(store.metadata["valid_samples"][0]) == 9899 and not store.signals[0, :, -1].any()
+    assert np.abs(store.signals[0, :, :9899] - pydicom_mv(folder / "one.dcm")[:, :9899]).max() < 1e-5
+
+
+def test_reported_500_hz_record_ending_on_four_zeros_is_kept(tmp_path):
+    """The reported export: 500 Hz, 10 s, padding declared 0, aVF ending on 4 zero samples (8 ms at baseline)."""
+    def edit(ds):
+        values = codes(ds)[::2].copy()
+        values[-4:, AVF] = 0
+        set_codes(ds, values)
+        ds.WaveformSequence[0].SamplingFrequency = 500
+        declare_padding(ds)
+
+    source = copy_with(tmp_path / "cart.dcm", edit)
+    result, store = store_of(source, tmp_path / "store", fs=500)
+    assert result.skipped == [] and store.signals.shape == (1, 12, 5000)
+    assert np.abs(store.signals[0] - pydicom_mv(source)).max() < 1e-5
+
 # ---- lead layouts ----------------------------------------------------------------------------------------------
 
 def test_eight_leads_give_derived_limb_leads(tmp_path, clinical):

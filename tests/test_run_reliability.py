@@ -93,13 +93,13 @@ def test_batch_sizes_that_skip_every_batch_are_refused_up_front(tiny_store, tmp_
 
 def test_a_lone_last_record_joins_the_batch_before_it(tiny_store):
     from ecgcl.data.store import open_store
-    from ecgcl.engine.loops import _loader
+    from ecgcl.engine.loading import batch_loader
 
     store = open_store(tiny_store)
     rows = np.arange(9)
-    sizes = [len(s) for s, _, _ in _loader(store, rows, None, 4, merge_single=True)]
+    sizes = [len(s) for s, _, _ in batch_loader(store, rows, None, 4, merge_single=True)]
     assert sizes == [4, 5]  # not [4, 4, 1] with the 1 skipped by batch norm
-    assert [len(s) for s, _, _ in _loader(store, rows, None, 4)] == [4, 4, 1]  # prediction keeps every record
+    assert [len(s) for s, _, _ in batch_loader(store, rows, None, 4)] == [4, 4, 1]  # prediction keeps every record
 
 
 # --- item 6: one writer per results folder ------------------------------------------------------------------------

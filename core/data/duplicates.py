@@ -31,7 +31,7 @@ def duplicate_report(metadata: pd.DataFrame) -> dict[str, Any]:
     """Groups of record ids whose signals are byte-identical, for the manifest."""
     if HASH_COLUMN not in metadata:
         return {"groups": 0, "records": 0, "sets": []}
-    records = metadata.drop_duplicates("record_id")
+    records = metadata[["record_id", HASH_COLUMN]].drop_duplicates("record_id")  # two columns, not a table copy
     records = records[_has_hash(records)]
     shared = records[records.duplicated(HASH_COLUMN, keep=False)]
     sets = [sorted(group["record_id"].astype(str)) for _, group in shared.groupby(HASH_COLUMN, sort=False)]

@@ -22,16 +22,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgcl.data.duplicates import HASH_COLUMN, record_hashes
+from ecgcl.data.duplicates import record_hashes
+from ecgcl.data.ingest_columns import MetaColumns, RecordColumns, RefTable, merged_meta
 from ecgcl.data.ingest_options import IngestOptions
 from ecgcl.data.label_table import annotate, compile_pattern
 from ecgcl.data.leads import derivable, derive_limb_leads, lead_indices
+from ecgcl.data.padding import RULE as PADDING_RULE
 from ecgcl.data.padding import resolve_padding
 from ecgcl.data.plan import AMPLITUDE_FLAG_MV, Plan, make_plan
-from ecgcl.data.privacy import Pseudonymiser
+from ecgcl.data.privacy import HiddenFile, Pseudonymiser
 from ecgcl.data.preprocess import bandpass, cut_windows, resample, window_starts
 from ecgcl.data.records import (FLAT_LEADS, IMPLAUSIBLE_AMPLITUDE, MISSING_LEADS, NAN_VALUES, SKIP_CATEGORIES,
                                 TOO_SHORT, UNREADABLE, BadRecord, RawRecord, Reader, RecordRef, Skip, load_records)
+from ecgcl.data.folder_walk import LINK_RULE, SkippedLink
 from ecgcl.data.sources import open_source
 from ecgcl.data.store import FLOAT16_MAX_MV, StoreWriter, check_apart
 from ecgcl.data.units import mv_factors
@@ -46,20 +49,23 @@ ROW_COLUMNS = ("window", "window_start", "valid_samples", "original_length", "am
 @dataclass
 class ChunkResult:
     """A run of records as store rows, in source order: `signals[i]` is window `window[i]` (starting at sample
-    `start[i]`, `valid[i]` samples of real signal) of the record at `positions[i]`."""
+    `start[i]`, `valid[i]` samples of real signal) of the record at `positions[i]`; `records` holds what is kept
+    of each record written, as columns (no dict per record: a large ingest holds every chunk's until the end)."""
 
     signals: np.ndarray
     positions: np.ndarray
     window: np.ndarray
     start: np.ndarray
     valid: np.ndarray
-    records: dict[int, dict[str, Any]]  # position -> meta, original_fs, original_length, amplitude_mv
+    records: RecordColumns
     skips: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 @dataclass
 class IngestResult:
-    """The written store and what happened: counts and every skipped record with its reason."""
+    """The written store and what happened: counts and every skipped record with its reason. When clinical ids
+    are hashed, `hidden_files` gives the real paths of the skipped and unrecognised files behind their tokens (in
+    memory, for the caller to show; never in the store) and `files_map` the `<store>.files.csv` that keeps them."""
 
     path: Path
     found: int
@@ -67,6 +73,8 @@ class IngestResult:
     skipped: list[Skip]
     manifest: dict[str, Any]
     stale: list[Path] = field(default_factory=list)  # leftovers of killed ingests (temporary folders, locks) removed
+    hidden_files: list[HiddenFile] = field(default_factory=list)
+    files_map: Path | None = None
 
     @property
     def skip_counts(self) -> dict[str, int]:
@@ -92,9 +100,10 @@ def check_record(record: RawRecord, plan: Plan) -> CheckedRecord:
     plan's `max_amplitude`.
     """
     facts: dict[str, Any] = dict(record.notes)
-    signal, gap = record.signal, None
+    signal, gap, cropped = record.signal, None, False
     if record.padding is not None:
         signal, padding, gap = resolve_padding(signal, record.padding, record.fs, plan.pad)
+        cropped = padding.cropped > 0
         if padding.runs:
             facts["padding"] = padding.as_dict()
     index, missing = lead_indices(record.leads, plan.leads, plan.lead_map)
@@ -126,7 +135,8 @@ def check_record(record: RawRecord, plan: Plan) -> CheckedRecord:
     if flat.any():
         raise BadRecord(FLAT_LEADS, f"lead(s) {', '.join(np.asarray(plan.leads)[flat])} are flat")
     duration = selected.shape[-1] / record.fs
-    if not plan.pad and duration + 0.5 / record.fs < plan.length:
+    slack = 1.0 if cropped else 0.5  # samples: a record cropped of its end padding may end one sample early
+    if not plan.pad and selected.shape[-1] + slack < plan.length * record.fs - 1e-6:
         raise BadRecord(TOO_SHORT, f"{duration:g} s long, {plan.length:g} s asked (use --pad to zero-pad)")
     ordered = np.sort(ptp)
     amplitude = float(ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2  # the median, cheaply
@@ -139,7 +149,9 @@ def check_record(record: RawRecord, plan: Plan) -> CheckedRecord:
 def process_chunk(reader: Reader, refs: Sequence[RecordRef], start: int, plan: Plan) -> ChunkResult:
     """Load, check and preprocess a run of records; records with the same rate and length share scipy calls."""
     groups: dict[tuple[float, int], list[tuple[int, np.ndarray, np.ndarray | None]]] = {}
-    records: dict[int, dict[str, Any]] = {}
+    kept: list[tuple[int, float, float, float]] = []  # position, original_fs, original_length, amplitude_mv
+    metas: list[dict[str, Any]] = []
+    facts: dict[int, dict[str, Any]] = {}
     skips = []
     for offset, record in enumerate(load_records(reader, list(refs))):
         position = start + offset
@@ -153,8 +165,10 @@ def process_chunk(reader: Reader, refs: Sequence[RecordRef], start: int, plan: P
         except Exception as error:  # noqa: BLE001  (values no check foresaw must not stop the archive)
             skips.append((position, UNREADABLE, f"{type(error).__name__}: {error}"))
             continue
-        records[position] = {"meta": record.meta, "original_fs": record.fs, "amplitude_mv": checked.amplitude,
-                             "original_length": checked.signal.shape[-1] / record.fs, "facts": checked.facts}
+        kept.append((position, record.fs, checked.signal.shape[-1] / record.fs, checked.amplitude))
+        metas.append(record.meta)
+        if checked.facts:
+            facts[position] = checked.facts
         groups.setdefault((record.fs, checked.signal.shape[-1]), []).append((position, checked.signal, checked.gap))
     parts = []
     for (fs, _), members in groups.items():
@@ -174,12 +188,14 @@ def process_chunk(reader: Reader, refs: Sequence[RecordRef], start: int, plan: P
     if not parts:
         empty = np.empty(0, dtype=np.int64)
         return ChunkResult(np.empty((0, len(plan.leads), plan.samples), np.float32), empty, empty, empty, empty,
-                           records, skips)
+                           RecordColumns.empty(), skips)
     signals, positions, window, starts, valid = (np.concatenate(column) for column in zip(*parts))
     order = np.lexsort((window, positions))  # groups back into source order
     signals, positions = signals[order], positions[order]
-    for position, digest in record_hashes(signals, positions).items():  # finds byte-identical records
-        records[position]["meta"] = {**records[position]["meta"], HASH_COLUMN: digest}
+    digests = record_hashes(signals, positions)  # finds byte-identical records
+    position, original_fs, original_length, amplitude = (np.array(column) for column in zip(*kept))
+    records = RecordColumns(position.astype(np.int64), original_fs.astype(np.float64), original_length, amplitude,
+                            np.array([digests[p] for p in position.tolist()], dtype="S"), MetaColumns.of(metas), facts)
     return ChunkResult(signals, positions, window[order], starts[order], valid[order], records, skips)
 
 
@@ -198,7 +214,7 @@ def skip_overflow(chunk: ChunkResult, limit: float, dtype: str = "float16") -> C
     for position, peak in zip(chunk.positions[over].tolist(), peaks[over].tolist()):
         bad[position] = max(peak, bad.get(position, 0.0))
     keep = ~np.isin(chunk.positions, list(bad))
-    records = {p: meta for p, meta in chunk.records.items() if p not in bad}
+    records = chunk.records.take(~np.isin(chunk.records.position, list(bad)))
     skips = sorted(chunk.skips + [(p, IMPLAUSIBLE_AMPLITUDE,
                                    f"values up to {peak:.2g} mV do not fit a {dtype} store (a unit is likely wrong; "
                                    "--dtype float32 keeps them)") for p, peak in bad.items()],
@@ -221,13 +237,16 @@ def _chunks(n: int, workers: int) -> list[tuple[int, int]]:
     return [(start, min(n, start + size)) for start in range(0, n, size)]
 
 
-def _run_chunks(reader: Reader, refs: list[RecordRef], plan: Plan, workers: int) -> Iterator[ChunkResult]:
+def _run_chunks(reader: Reader, refs: Sequence[RecordRef], plan: Plan, workers: int) -> Iterator[ChunkResult]:
     """Chunk results in source order (so `strict` stops at the first bad record), computed by `workers`.
 
     At most `2 * workers` chunks are in flight: finished chunks wait in memory until they are written, so
     submitting every chunk up front would hold most of a large source in memory when writing is the slow side.
-    The pool is closed on success and terminated on every other exit (an error, Ctrl-C, SIGTERM, the consumer
-    stopping early), so no worker outlives the ingest; its processes are daemonic and also watch their parent.
+    Worker processes get the reader and the plan once, when they start (`_start_worker`), and each chunk only
+    its records' refs: a reader holding a folder walk's file list, sent with every chunk, made an ingest
+    O(records^2). The pool is closed on success and terminated on every other exit (an error, Ctrl-C, SIGTERM,
+    the consumer stopping early), so no worker outlives the ingest; its processes are daemonic and also watch
+    their parent.
     """
     spans = iter(_chunks(len(refs), workers))
     if workers <= 1:
@@ -236,13 +255,16 @@ def _run_chunks(reader: Reader, refs: list[RecordRef], plan: Plan, workers: int)
         return
     from multiprocessing.pool import Pool, ThreadPool
 
-    pool = (Pool(workers, initializer=_exit_with_parent, initargs=(os.getpid(),)) if reader.parallel == "process"
+    processes = reader.parallel == "process"
+    pool = (Pool(workers, initializer=_start_worker, initargs=(os.getpid(), reader, plan)) if processes
             else ThreadPool(workers))
     finished = False
     try:
         pending: deque = deque()
         for start, stop in spans:
-            pending.append(pool.apply_async(process_chunk, (reader, refs[start:stop], start, plan)))
+            task = (_chunk_in_worker, (refs[start:stop], start)) if processes else \
+                (process_chunk, (reader, refs[start:stop], start, plan))
+            pending.append(pool.apply_async(*task))
             if len(pending) >= 2 * workers:
                 yield pending.popleft().get()
         while pending:
@@ -254,6 +276,19 @@ def _run_chunks(reader: Reader, refs: list[RecordRef], plan: Plan, workers: int)
         else:
             pool.terminate()
         pool.join()
+
+
+_WORKER: dict[str, Any] = {}  # in a worker process: the reader and plan `_start_worker` was given
+
+
+def _start_worker(parent: int, reader: Reader, plan: Plan) -> None:
+    """A worker process's start: keep the ingest's reader and plan for every chunk, and `_exit_with_parent`."""
+    _WORKER.update(reader=reader, plan=plan)
+    _exit_with_parent(parent)
+
+
+def _chunk_in_worker(refs: Sequence[RecordRef], start: int) -> ChunkResult:
+    return process_chunk(_WORKER["reader"], refs, start, _WORKER["plan"])
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -305,17 +340,19 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, options: IngestOpt
         refs = refs[:o.limit]
     if not refs:
         raise EcgclError(f"no records found in {reader.describe()}")
+    refs = RefTable(refs)  # columns: RecordRef objects and their dicts cost ~0.5 kB a record
     plan, chosen = make_plan(reader, refs, fs=o.fs, length=o.length, leads=o.leads, band=o.band, pad=o.pad,
                              windows=o.windows, window_stride=o.window_stride, lead_map=o.lead_map,
                              max_amplitude=o.max_amplitude)
     workers = max(1, o.workers if o.workers is not None else min(os.cpu_count() or 1, 8))
     workers = min(workers, len(_chunks(len(refs), workers)))
-    identifying = sum(ref.identifying for ref in refs)
+    identifying = int(refs.identifying.sum())
 
     n = len(refs)
-    rows: list[pd.DataFrame] = []
-    records: dict[int, dict[str, Any]] = {}
+    rows: list[tuple[np.ndarray, ...]] = []  # each chunk's (positions, window, start, valid)
+    written: list[RecordColumns] = []
     skipped: list[Skip] = []
+    files: list[HiddenFile] = []  # real paths behind the tokens of skipped and unrecognised files
     started = time.perf_counter()
     with ExitStack() as stack:
         writer = stack.enter_context(StoreWriter(out, len(plan.leads), plan.samples, overwrite=o.overwrite,
@@ -333,23 +370,29 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, options: IngestOpt
                 if o.strict:
                     raise EcgclError(f"record {ref.record_id} ({ref.source_path}) is bad: {category}: {detail} "
                                      "(run without --strict to skip bad records)")
-                hidden = privacy.token(ref.record_id, "r") if ref.identifying else ref.record_id
-                skipped.append(Skip(hidden, hidden if ref.identifying else ref.source_path, category, detail))
+                named = ref.record_id, ref.source_path
+                if ref.identifying and privacy.active:
+                    files.append(privacy.hidden(ref.record_id, "r", ref.source_path, f"{category}: {detail}"))
+                    named = files[-1].token, files[-1].token
+                skipped.append(Skip(*named, category, detail))
             writer.append(chunk.signals)
-            rows.append(pd.DataFrame({"position": chunk.positions, "window": chunk.window,
-                                      "window_start": chunk.start / plan.fs, "valid_samples": chunk.valid}))
-            records.update(chunk.records)
+            rows.append((chunk.positions, chunk.window, chunk.start, chunk.valid))
+            written.append(chunk.records)
             done += len(chunk.records) + len(chunk.skips)
             reporter.advance(done, {"rate": done / max(time.perf_counter() - started, 1e-9),
                                     "skipped": len(skipped)})
+        records = RecordColumns.concat(written)
+        del written
         reporter.finished(f"{len(records)} written, {len(skipped)} skipped")
         if not records:
+            example = files[0].relative_path if files else skipped[0].source_path
             raise EcgclError(f"every record of {reader.describe()} was skipped: "
-                             + "; ".join(f"{c} x{k}" for c, k in _count(skipped).items()))
-        metadata = _metadata(refs, records, pd.concat(rows, ignore_index=True), plan)
+                             + "; ".join(f"{c} x{k}" for c, k in _count(skipped).items())
+                             + f" (e.g. {example}: {skipped[0].detail})")
+        metadata = _metadata(refs, records, _row_columns(rows, plan), plan)
         if o.statements_as_labels:
             metadata = statements_as_labels(metadata, reader)
-        hidden = pd.Series([refs[p].identifying for p in metadata["position"]], index=metadata.index)
+        hidden = pd.Series(refs.identifying[metadata["position"].to_numpy()], index=metadata.index)
         metadata = metadata.drop(columns="position")
         metadata, notes = annotate(metadata, labels=o.labels, patient_from_name=o.patient_from_name,
                                    before_report=lambda table: privacy.table(table, hidden))
@@ -362,10 +405,15 @@ def ingest(source: str | os.PathLike, out: str | os.PathLike, options: IngestOpt
             manifest["privacy"] = privacy.manifest(identifying)
             manifest["source"] = _hidden_source(source, privacy)
         if opened.unrecognised:
-            manifest["unrecognised_files"] = _unrecognised(opened.unrecognised, Path(source), privacy)
+            manifest["unrecognised_files"], unread = _unrecognised(opened.unrecognised, Path(source), privacy)
+            files += unread
+        if opened.skipped_links:
+            manifest["skipped_links"], unread = _skipped_links(opened.skipped_links, Path(source), privacy)
+            files += unread
+        files_map = privacy.write_files(out, files)
         path = writer.finish(metadata, {**manifest, **notes})
     return IngestResult(path, n, len(records), skipped, {**manifest, **notes, "hash": _read_hash(path)},
-                        writer.stale)
+                        writer.stale, files, files_map)
 
 
 def _count(skipped: Sequence[Skip]) -> dict[str, int]:
@@ -373,12 +421,17 @@ def _count(skipped: Sequence[Skip]) -> dict[str, int]:
     return {c: counts[c] for c in SKIP_CATEGORIES if counts[c]}
 
 
-def _metadata(refs: Sequence[RecordRef], records: dict[int, dict[str, Any]], rows: pd.DataFrame,
-              plan: Plan) -> pd.DataFrame:
+def _row_columns(rows: Sequence[tuple[np.ndarray, ...]], plan: Plan) -> dict[str, np.ndarray]:
+    """The chunks' row columns joined: position, window, window_start (s), valid_samples."""
+    position, window, start, valid = (np.concatenate([np.empty(0, np.int64), *column]) for column in zip(*rows))
+    return {"position": position, "window": window, "window_start": start / plan.fs, "valid_samples": valid}
+
+
+def _metadata(refs: RefTable, records: RecordColumns, rows: dict[str, np.ndarray], plan: Plan) -> pd.DataFrame:
     """One row per store row: the record's metadata repeated for each of its windows, then the row's own."""
-    kept = sorted(records)
-    table = pd.DataFrame([{**refs[p].meta, **records[p]["meta"]} for p in kept])
-    table.insert(0, "record_id", [refs[p].record_id for p in kept])
+    kept = records.position
+    table = pd.DataFrame(merged_meta(refs.meta.take(kept), records), index=pd.RangeIndex(len(kept)))
+    table.insert(0, "record_id", refs.record_id[kept].tolist())
     for column, default in (("patient_id", None), ("labels", "")):
         if column not in table:
             table[column] = default
@@ -386,16 +439,16 @@ def _metadata(refs: Sequence[RecordRef], records: dict[int, dict[str, Any]], row
                            for p, r in zip(table["patient_id"], table["record_id"])]
     table["labels"] = table["labels"].fillna("").astype(str)
     table["fs"] = plan.fs
-    table["original_fs"] = [records[p]["original_fs"] for p in kept]
-    table["source_path"] = [refs[p].source_path for p in kept]
-    table["original_length"] = [records[p]["original_length"] for p in kept]
-    table["amplitude_mv"] = [round(records[p]["amplitude_mv"], 4) for p in kept]
-    derived = [";".join(records[p]["facts"].get("derived_leads", ())) for p in kept]
+    table["original_fs"] = records.original_fs
+    table["source_path"] = refs.source_path[kept].tolist()
+    table["original_length"] = records.original_length
+    table["amplitude_mv"] = [round(a, 4) for a in records.amplitude_mv.tolist()]
+    derived = [";".join(records.facts.get(p, {}).get("derived_leads", ())) for p in kept.tolist()]
     if any(derived):
         table["derived_leads"] = derived
-    table = table.iloc[np.searchsorted(kept, rows["position"].to_numpy())].reset_index(drop=True)
+    table = table.iloc[np.searchsorted(kept, rows["position"])].reset_index(drop=True)
     for column in ("window", "window_start", "valid_samples", "position"):
-        table[column] = rows[column].to_numpy()
+        table[column] = rows[column]
     extras = [c for c in table.columns if c not in BASE_COLUMNS + ROW_COLUMNS]
     return table[list(BASE_COLUMNS) + list(ROW_COLUMNS) + extras]
 
@@ -409,8 +462,7 @@ def statements_as_labels(metadata: pd.DataFrame, reader: Reader) -> pd.DataFrame
     return table
 
 
-def _record_facts(refs: Sequence[RecordRef], records: dict[int, dict[str, Any]],
-                  privacy: Pseudonymiser) -> dict[str, Any]:
+def _record_facts(refs: RefTable, records: RecordColumns, privacy: Pseudonymiser) -> dict[str, Any]:
     """Manifest sections of what ingest did to single records: limb leads derived, padding found, waveform
     groups ignored (each with the records it concerns)."""
     def record_id(position: int) -> str:
@@ -420,12 +472,11 @@ def _record_facts(refs: Sequence[RecordRef], records: dict[int, dict[str, Any]],
     sections: dict[str, Any] = {}
     rules = {"derived_leads": "limb leads a record lacks, from I and II: III = II - I, aVR = -(I + II)/2, "
                               "aVL = I - II/2, aVF = II - I/2",
-             "padding": "samples at the declared padding value: runs at a lead's ends cropped, gaps of 40 ms or "
-                        "more skipped (zero-filled under --pad), shorter runs kept as real values",
+             "padding": PADDING_RULE,
              "ignored_groups": "only the rhythm (full-length) waveform is the record; these groups were not read"}
     for key, rule in rules.items():
-        found = [{"record_id": record_id(p), key: records[p]["facts"][key]} for p in sorted(records)
-                 if key in records[p]["facts"]]
+        found = [{"record_id": record_id(p), key: records.facts[p][key]} for p in sorted(records.facts)
+                 if key in records.facts[p]]
         if found:
             sections[key] = {"rule": rule, "count": len(found), "records": found}
     return sections
@@ -440,23 +491,42 @@ def _hidden_source(source, privacy: Pseudonymiser) -> str:
     return str(path.parent / (privacy.token(path.name, "f") + path.suffix.lower()))
 
 
-def _unrecognised(files: Sequence[Path], root: Path, privacy: Pseudonymiser) -> dict[str, Any]:
-    """Files of a folder that no reader recognised: counted and listed (as tokens when ids are hashed)."""
-    def name(file: Path) -> str:
-        try:
-            rel = file.relative_to(root).as_posix()
-        except ValueError:
-            rel = file.as_posix()
-        return privacy.token(rel, "f") + file.suffix.lower() if privacy.active else rel
-
-    return {"count": len(files), "rule": "no reader recognises these files; they were not read",
-            "files": [name(f) for f in files]}
+def _unrecognised(files: Sequence[Path], root: Path,
+                  privacy: Pseudonymiser) -> tuple[dict[str, Any], list[HiddenFile]]:
+    """Files of a folder that no reader recognised: the manifest section counting and listing them (as tokens
+    when ids are hashed) and the real path behind each token (none when the names are listed as they are)."""
+    rels = [_relative(file, root) for file in files]
+    hidden = [privacy.hidden(rel, "f", rel, "unrecognised: no reader recognises it; not read", file.suffix.lower())
+              for rel, file in zip(rels, files)] if privacy.active else []
+    return ({"count": len(files), "rule": "no reader recognises these files; they were not read",
+             "files": [h.token for h in hidden] if hidden else rels}, hidden)
 
 
-def _differences(plan: Plan, records: dict[int, dict[str, Any]]) -> dict[str, int]:
+def _skipped_links(links: Sequence[SkippedLink], root: Path,
+                   privacy: Pseudonymiser) -> tuple[dict[str, Any], list[HiddenFile]]:
+    """Links the folder walk skipped (loops, folders already walked, dangling links): the manifest section listing
+    each with its reason and resolved target (as tokens when ids are hashed) and the real paths behind them."""
+    entries, hidden = [], []
+    for link in links:
+        path, target = _relative(link.path, root), _relative(link.target, root.resolve())
+        if privacy.active:
+            hidden.append(privacy.hidden(path, "f", path, f"skipped link: {link.reason}"))
+            path, target = hidden[-1].token, privacy.token(target, "f")
+        entries.append({"path": path, "target": target, "reason": link.reason})
+    return {"count": len(links), "rule": LINK_RULE, "links": entries}, hidden
+
+
+def _relative(file: Path, root: Path) -> str:
+    """`file` relative to `root` (absolute when outside it), with `/`."""
+    try:
+        return file.relative_to(root).as_posix()
+    except ValueError:
+        return file.as_posix()
+
+
+def _differences(plan: Plan, records: RecordColumns) -> dict[str, int]:
     """How many written records differed from the plan's rate and length (and so were resampled, cropped, padded)."""
-    rates = np.array([r["original_fs"] for r in records.values()])
-    lengths = np.array([r["original_length"] for r in records.values()])
+    rates, lengths = records.original_fs, records.original_length
     tolerance = 0.5 / plan.fs
     return {"resampled": int((rates != plan.fs).sum()), "longer": int((lengths > plan.length + tolerance).sum()),
             "shorter": int((lengths < plan.length - tolerance).sum())}
@@ -466,7 +536,7 @@ def _manifest(reader: Reader, source, plan: Plan, chosen, refs, records, skipped
               options) -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
-    from ecgcl import __version__
+    from ecgcl.version import __version__
 
     libraries = {}
     for library in filter(None, str(getattr(reader, "library", "") or "").split(",")):

@@ -3,10 +3,11 @@
 The table (`.csv`, `.tsv` or `.parquet`) has one row per record (several rows of one record are merged): an id
 column matched against each record's id or relative path (extensions, `./` and leading zeros of numeric ids
 ignored; the bare file name when it is unique), label columns and optionally a patient column. A label column
-holds class names (a cell may list several, split on `,` or `;`), or is an indicator column (only 0/1,
-true/false, yes/no) whose name is the class. Every other column is copied as a metadata column, so
-`--task column:NAME` can use it. Rows that match no record and records that no row matches are counted and
-listed in the manifest.
+holds class names (a cell may list several, split on `,`, `;` or line breaks: a spreadsheet export writes one
+finding per line of a quoted cell), or is an indicator column (only 0/1, true/false, yes/no) whose name is the
+class. Every other column is copied as a metadata column, so `--task column:NAME` can use it. Rows that match
+no record and records that no row matches are counted and listed in the manifest, with the number of label
+cells that listed several classes (`multi_class_cells`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecgcl.data.ingest_columns import object_array
 from ecgcl.errors import EcgclError, did_you_mean
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
@@ -29,6 +31,8 @@ RESERVED = ("record_id", "patient_id", "labels", "fs", "original_fs", "source_pa
             "valid_samples", "original_length", "amplitude_mv", "signal_hash")
 SIGNAL_SUFFIXES = (".hea", ".dat", ".mat", ".npy", ".npz", ".h5", ".hdf5", ".xml", ".edf")
 TRUE, FALSE = {"1", "1.0", "true", "yes", "y", "t"}, {"0", "0.0", "false", "no", "n", "f", ""}
+CELL_SEPARATORS = (",", ";", "\r\n", "\r", "\n")  # between the classes of one label cell
+_CELL_SPLIT = re.compile("|".join(map(re.escape, CELL_SEPARATORS)))
 
 
 @dataclass
@@ -132,20 +136,22 @@ def _cell_labels(value: str, column: str, labels: LabelTable) -> list[str]:
     """The classes one cell (stripped text) of label column `column` gives."""
     if column in labels.indicators:
         return [column] if value.lower() in TRUE else []
-    return [s.strip() for s in re.split(r"[,;]", value) if s.strip()]
+    return [s.strip() for s in _CELL_SPLIT.split(value) if s.strip()]
 
 
 def join_labels(metadata: pd.DataFrame, labels: LabelTable) -> tuple[pd.DataFrame, dict[str, Any]]:
     """`metadata` with labels, patients and extra columns from the table, and the report for the manifest.
 
-    Column by column: each matched record's labels are the classes of its rows in table order (each once), its
-    patient and extra values those of its first row with a non-empty cell. No per-row `table.iloc` and no
-    dictionary per record: those cost ~250 us and ~1 KB a record, a quarter of a whole ingest's time.
+    Each matched record's labels are the classes of its rows in table order (each once), its patient and extra
+    values those of its first row with a non-empty cell. Column by column, on the distinct values of each
+    column (labels take few; a record's own ids one each): no per-row `table.iloc`, no dict, list or string per
+    record, which cost ~250 us and ~1 KB a record.
     """
     lookup = _record_lookup(metadata)
     table = labels.table
-    keys = table[labels.id_column].map(match_key)
-    matched_to = keys.map(lookup)
+    matched_to = pd.Series([lookup.get(match_key(key)) for key in table[labels.id_column].tolist()],
+                           index=table.index, dtype=object)  # not Series.map: it copies the dict into a Series
+    del lookup
     unmatched_rows = table.loc[matched_to.isna(), labels.id_column].tolist()
     if matched_to.isna().all():
         example = metadata["record_id"].iloc[0]
@@ -154,58 +160,94 @@ def join_labels(metadata: pd.DataFrame, labels: LabelTable) -> tuple[pd.DataFram
                          f"(e.g. {example!r})")
     extras = [c for c in table.columns if c not in (labels.id_column, *RESERVED)]
     rows = np.flatnonzero(matched_to.notna().to_numpy())
-    codes, matched = pd.factorize(pd.Series(matched_to.to_numpy()[rows], dtype=object))  # records, first seen first
-    matched = [str(r) for r in matched]
+    codes, matched = pd.factorize(matched_to.iloc[rows].astype(str))  # the rows' records, first seen first
+    position = matched.get_indexer(metadata["record_id"].astype(str))  # -1: no row of the table
+    at = np.flatnonzero(position >= 0)  # store rows whose record the table names
 
-    def cells(column: str) -> pd.Series:
-        """The matched rows' cells of `column` as stripped text, in table order."""
-        return pd.Series([str(v).strip() for v in table[column].to_numpy()[rows].tolist()], dtype=object)
+    def distinct_cells(column: str) -> tuple[np.ndarray, list[str]]:
+        """The matched rows' cells of `column` (in table order) as codes into their distinct values, stripped."""
+        cell_codes, distinct = pd.factorize(table[column].iloc[rows], use_na_sentinel=False)
+        return cell_codes, [str(v).strip() for v in distinct]
 
-    def first_filled(column: str) -> list[str | None]:
-        """Per matched record: its first non-empty cell of `column` (None when it has none)."""
-        values = cells(column)
-        filled = (values != "").to_numpy()
-        first = values[filled].groupby(codes[filled], sort=False).first()
-        out: list[str | None] = [None] * len(matched)
-        for code, value in zip(first.index.tolist(), first.tolist()):
-            out[code] = value
-        return out
+    def take_first_filled(column: str, previous: np.ndarray) -> list[Any]:
+        """`previous` (one value a store row) with, where the record has one, its first non-empty cell."""
+        cell_codes, distinct = distinct_cells(column)
+        filled = np.flatnonzero(np.array([v != "" for v in distinct], dtype=bool)[cell_codes])
+        records, first_row = np.unique(codes[filled], return_index=True)  # np.unique: the first row of each
+        first = np.full(len(matched), -1, dtype=np.int64)
+        first[records] = cell_codes[filled[first_row]]
+        chosen = np.full(len(position), -1, dtype=np.int64)
+        chosen[at] = first[position[at]]
+        values = object_array(distinct, len(distinct))
+        previous[chosen >= 0] = values[chosen[chosen >= 0]]
+        return previous.tolist()  # a list: the column's dtype is inferred as before
 
-    position = pd.Index(matched).get_indexer(metadata["record_id"].astype(str))  # -1: no row of the table
     out = metadata.copy()
+    several = 0  # matched rows' label cells that listed more than one class
     if labels.label_columns:
-        from ecgcl.tasks import split_labels
-
-        found: list[list[str]] = [[] for _ in matched]
-        columns = [(column, cells(column).tolist()) for column in labels.label_columns]
-        for row, code in enumerate(codes.tolist()):
-            classes: list[str] = []
-            for column, values in columns:
-                classes += [c for c in _cell_labels(values[row], column, labels) if c not in classes]
-            found[code] += [c for c in classes if c not in found[code]]
-
-        def new_labels(at: int, old: Any) -> str:
-            classes = found[at] if at >= 0 else []
-            if labels.merge:
-                classes = sorted(split_labels(old)) + [c for c in classes if c not in split_labels(old)]
-            return ";".join(classes)
-
-        out["labels"] = [new_labels(at, old) for at, old in zip(position.tolist(), out["labels"])]
+        parsed_columns = []
+        for column in labels.label_columns:
+            cell_codes, distinct = distinct_cells(column)
+            parsed = [_cell_labels(value, column, labels) for value in distinct]
+            several += int(np.array([len(cell) > 1 for cell in parsed], dtype=bool)[cell_codes].sum())
+            parsed_columns.append((cell_codes, parsed))
+        out["labels"] = _new_labels(codes, position, parsed_columns, out["labels"], records=len(matched),
+                                    merge=labels.merge)
     if labels.patient_column:
-        patients = first_filled(labels.patient_column)
-        out["patient_id"] = [patients[at] if at >= 0 and patients[at] else p
-                             for at, p in zip(position.tolist(), out["patient_id"])]
+        out["patient_id"] = take_first_filled(labels.patient_column,
+                                              out["patient_id"].to_numpy(dtype=object, copy=True))
     for column in extras:
-        values = first_filled(column)
-        previous = out[column] if column in out else pd.Series([None] * len(out), index=out.index)
-        out[column] = [values[at] if at >= 0 and values[at] is not None else p
-                       for at, p in zip(position.tolist(), previous)]
-    records = out.drop_duplicates("record_id")
-    unmatched_records = records.loc[~records["record_id"].astype(str).isin(matched), "record_id"].tolist()
+        previous = (out[column].to_numpy(dtype=object, copy=True) if column in out else
+                    np.full(len(out), None, dtype=object))
+        out[column] = take_first_filled(column, previous)
+    unmatched_records = out["record_id"][position < 0].drop_duplicates().tolist()
     report = {**labels.describe(), "rows": len(table), "matched_rows": int(matched_to.notna().sum()),
               "matched_records": len(matched), "unmatched_rows": [str(v) for v in unmatched_rows],
-              "unmatched_records": [str(v) for v in unmatched_records], "copied_columns": extras}
+              "unmatched_records": [str(v) for v in unmatched_records], "copied_columns": extras,
+              "multi_class_cells": several}
     return out, report
+
+
+def _new_labels(codes: np.ndarray, position: np.ndarray, parsed_columns: list[tuple[np.ndarray, list[list[str]]]],
+                old: pd.Series, *, records: int, merge: bool) -> list[str]:
+    """The labels column after the join: each matched record's classes, its rows' in table order (each once),
+    merged with its old labels under `merge`. Rows with the same cells share their classes, and records of one
+    row (most) take their row's; only records of several rows are merged one by one."""
+    from ecgcl.tasks import split_labels
+
+    cells = np.stack([cell_codes for cell_codes, _ in parsed_columns], axis=1)
+    combinations, row_combination = np.unique(cells, axis=0, return_inverse=True)
+    row_combination = row_combination.reshape(-1)
+    combined: list[list[str]] = []  # the classes of each distinct combination of cells, as one row gives them
+    for combination in combinations.tolist():
+        classes: list[str] = []
+        for (_, parsed), code in zip(parsed_columns, combination):
+            classes += [c for c in parsed[code] if c not in classes]
+        combined.append(classes)
+    rows_of = np.bincount(codes, minlength=records)
+    key = np.full(records, -1, dtype=np.int64)  # a record's classes: index into `combined` (then `merged`)
+    single = rows_of[codes] == 1
+    key[codes[single]] = row_combination[single]
+    merged: dict[int, list[str]] = {}
+    for row in np.flatnonzero(~single).tolist():
+        found = merged.setdefault(int(codes[row]), [])
+        found += [c for c in combined[row_combination[row]] if c not in found]
+    for code, found in merged.items():
+        key[code] = len(combined)
+        combined.append(found)
+    combined.append([])  # the store rows that no table row names
+    row_key = np.full(len(position), len(combined) - 1, dtype=np.int64)
+    row_key[position >= 0] = key[position[position >= 0]]
+    if not merge:
+        text = object_array((";".join(classes) for classes in combined), len(combined))
+        return text[row_key].tolist()
+    old_codes, old_values = pd.factorize(old, use_na_sentinel=False)
+    pairs, pair_of_row = np.unique(np.stack([row_key, old_codes], axis=1), axis=0, return_inverse=True)
+    text = []
+    for classes_at, old_at in pairs.tolist():
+        before = split_labels(old_values[old_at])
+        text.append(";".join(sorted(before) + [c for c in combined[classes_at] if c not in before]))
+    return object_array(text, len(text))[pair_of_row.reshape(-1)].tolist()
 
 
 def compile_pattern(pattern: str) -> re.Pattern:

@@ -6,6 +6,10 @@ HMAC-SHA256 tokens keyed by a salt: the same patient always gets the same token,
 still group their records, but without the salt no one can test a guess. The salt is `--patient-salt`, or a
 random one kept in `<store>.salt` beside the store (created once, owner-only, reused by later ingests so stores
 of one archive agree); share the store, never the salt. `--keep-patient-ids` keeps the raw ids.
+
+Skipped and unrecognised clinical files are named by their tokens in the store too, so whoever ran the ingest is
+told their real paths in memory (`HiddenFile`, for the terminal) and in `<store>.files.csv` (owner-only, beside the
+salt, never inside the store) to map a token back later.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +32,27 @@ DROPPED = ("patient names", "birth dates", "every other field of the file (addre
            "statement text naming people, dates or numbers")
 
 
+FILES_COLUMNS = ("token", "relative_path", "reason")
+
+
 def salt_path(out: str | os.PathLike) -> Path:
     """Where a store's salt is kept: `<store>.salt` beside it."""
-    out = Path(out)
-    return out.with_name(out.name + ".salt")
+    return Path(out).with_name(Path(out).name + ".salt")
+
+
+def files_path(out: str | os.PathLike) -> Path:
+    """Where a store's token -> file map is kept: `<store>.files.csv` beside it (and its salt)."""
+    return Path(out).with_name(Path(out).name + ".files.csv")
+
+
+@dataclass(frozen=True)
+class HiddenFile:
+    """A clinical file that the store names only by `token`: its path relative to the source and why it is not
+    in the store (a skip's reason, or unrecognised). Held in memory and in `<store>.files.csv`, never stored."""
+
+    token: str
+    relative_path: str
+    reason: str
 
 
 class Pseudonymiser:
@@ -82,6 +104,25 @@ class Pseudonymiser:
         table.loc[rows, "source_path"] = records.to_numpy()
         table.loc[rows, "record_id"] = records.to_numpy()
         return table
+
+    def hidden(self, value: Any, prefix: str, relative_path: str, reason: str, suffix: str = "") -> HiddenFile:
+        """The token of `value` (plus `suffix`) with the real path it hides and why that file is not stored."""
+        return HiddenFile(self.token(value, prefix) + suffix, relative_path, reason)
+
+    def write_files(self, out: str | os.PathLike, files: list[HiddenFile]) -> Path | None:
+        """Write `<store>.files.csv` (columns FILES_COLUMNS, owner-only like the salt) when ids are hashed and
+        some file is hidden; otherwise remove a map an earlier store at `out` left, so the map always describes
+        the latest store. Returns the map written, or None."""
+        path = files_path(out)
+        if not self.active or not files:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as error:
+                raise EcgclError(f"cannot remove the stale file map {path}: {error.strerror or error}") from None
+            return None
+        table = pd.DataFrame([astuple(file) for file in files], columns=list(FILES_COLUMNS))
+        return atomic_write(path, lambda handle: table.to_csv(handle, index=False), mode=0o600,
+                            what="token -> file map")
 
     def manifest(self, identifying: int) -> dict[str, Any]:
         """The manifest's `privacy` section: what was hashed, what was never read, where the key lives."""

@@ -29,9 +29,11 @@ SKIP_CATEGORIES = (MISSING_SIGNAL, TRUNCATED_SIGNAL, CORRUPT_HEADER, UNREADABLE,
                    UNKNOWN_UNIT, NAN_VALUES, SIGNAL_GAP, FLAT_LEADS, TOO_SHORT, IMPLAUSIBLE_AMPLITUDE)
 
 
-@dataclass
+@dataclass(slots=True)
 class RecordRef:
-    """One record found in a source: enough to load it later (`locator`) plus metadata known without loading it."""
+    """One record found in a source: enough to load it later (`locator`) plus metadata known without loading it.
+    Slotted: a source lists one per record before ingest turns them into columns (`ecgcl.data.ingest_columns`).
+    `meta` left empty gives the defaults (`patient_id` `record:<record_id>`, no labels)."""
 
     record_id: str
     source_path: str

@@ -1,8 +1,8 @@
 """Which reader reads a source: the one `--format NAME` names, a layout reader that recognises the whole source
 (PTB-XL, CODE-15, MIMIC-IV-ECG, an array file), or, for a folder, the file readers that recognise its files.
 
-A folder may mix formats: it is walked once (sub-folders in parallel threads, since `os.scandir` releases the
-GIL), each file goes to the first reader, by priority, whose suffixes include the file's and whose
+A folder may mix formats: it is walked once (`ecgcl.data.folder_walk`: links followed once, loops skipped and
+reported), each file goes to the first reader, by priority, whose suffixes include the file's and whose
 `recognises` accepts its first 4 KiB, and the readers that claimed files are combined into one `MixedReader`.
 A folder with a PhysioNet `RECORDS` file is a WFDB database: the records it lists are read, nothing else
 under it. Files beside a WFDB header with its stem (`.dat`, `.mat`, annotations) belong to that record;
@@ -14,24 +14,24 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import os
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ecgcl.data.folder_walk import SkippedLink, walk_folder
 from ecgcl.data.records import RawRecord, Reader, RecordRef
 from ecgcl.errors import EcgclError, did_you_mean
 
 SNIFF_BYTES = 4096
-RECORDS_FILE = "RECORDS"
 
 
 @dataclass
 class OpenedSource:
-    """The reader of a source and the files of a folder walk that no reader claimed."""
+    """The reader of a source, the files of a folder walk that no reader claimed and the links it skipped."""
 
     reader: Reader
     unrecognised: list[Path]
+    skipped_links: list[SkippedLink] = field(default_factory=list)
 
 
 def reader_classes(registry) -> list[type[Reader]]:
@@ -107,7 +107,8 @@ def _names_record(path: Path, classes: list[type[Reader]]) -> bool:
 
 def _open_folder(root: Path, classes: list[type[Reader]], context: dict[str, Any], workers: int,
                  fmt: str | None) -> OpenedSource:
-    files = walk_files(root, workers)
+    walk = walk_folder(root, workers)
+    files = walk.files
     claimed: dict[type[Reader], list[Path]] = {}
     unrecognised: list[Path] = []
     for file in files:
@@ -123,7 +124,7 @@ def _open_folder(root: Path, classes: list[type[Reader]], context: dict[str, Any
                          "); `ecgcl list-plugins --kind reader` lists the formats")
     parts = [build_reader(cls, root, members, context) for cls, members in claimed.items()]
     reader = parts[0] if len(parts) == 1 else MixedReader(root, parts)
-    return OpenedSource(reader, unrecognised)
+    return OpenedSource(reader, unrecognised, walk.skipped_links)
 
 
 def claim(file: Path, classes: list[type[Reader]]) -> type[Reader] | None:
@@ -136,40 +137,6 @@ def claim(file: Path, classes: list[type[Reader]]) -> type[Reader] | None:
             if cls.recognises(file, head):
                 return cls
     return None
-
-
-def walk_files(root: Path, workers: int = 8) -> list[Path]:
-    """Every file under `root` a reader may claim, sorted: hidden entries and WFDB companions left out; a folder
-    with a `RECORDS` file contributes that file alone (its database lists its records)."""
-    found: list[Path] = []
-    frontier = [root]
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        while frontier:
-            next_frontier: list[Path] = []
-            for files, subfolders in pool.map(_scan, frontier):
-                found += files
-                next_frontier += subfolders
-            frontier = next_frontier
-    return sorted(found, key=lambda p: p.as_posix())
-
-
-def _scan(folder: Path) -> tuple[list[Path], list[Path]]:
-    files, subfolders = [], []
-    try:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                if entry.is_dir():
-                    subfolders.append(Path(entry.path))
-                elif entry.name == RECORDS_FILE and entry.is_file():
-                    return [Path(entry.path)], []
-                else:  # FIFOs and sockets too: their reader skips them with a reason, unread
-                    files.append(Path(entry.path))
-    except OSError as error:
-        raise EcgclError(f"cannot list folder {folder}: {error}") from None
-    stems = {p.with_suffix("") for p in files if p.suffix == ".hea"}
-    return [p for p in files if p.suffix == ".hea" or p.with_suffix("") not in stems], subfolders
 
 
 class MixedReader(Reader):

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ecgcl.errors import EcgclError
-from ecgcl.files import atomic_write, write_error, writing
+from ecgcl.files import atomic_write, write_csv, write_error, writing
 
 SIGNALS_FILE = "signals.npy"
 METADATA_FILE = "metadata.csv"
@@ -248,7 +248,7 @@ def write_store_files(tmp: Path, out: Path, metadata: pd.DataFrame, manifest: di
     store `out` (each through a temporary file and a rename); a failed write is one line naming the file in `out`
     (`kept`: what a rerun keeps). Returns the manifest written."""
     with in_store(out, METADATA_FILE, "store metadata", kept=kept):
-        atomic_write(tmp / METADATA_FILE, lambda handle: metadata.to_csv(handle, index=False))
+        write_csv(tmp / METADATA_FILE, metadata)  # line breaks in cells as \n, so every row reads back
     manifest = {**manifest, "hash": content_hash(tmp)}
     text = (json.dumps(manifest, indent=2, default=str)).encode("utf-8")
     with in_store(out, MANIFEST_FILE, "store manifest", kept=kept):

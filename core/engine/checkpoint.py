@@ -58,19 +58,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike, *, registry=None) -> dict[str, Any]:
     """Load a checkpoint on CPU, with a clear error for a missing, damaged or foreign file.
 
-    `path` may also be a folder written by `ecgcl export` (or `hf://ORG/NAME`, see `ecgcl.engine.export`):
-    its safetensors weights and config become the same dict.
+    `path` may also be a folder written by `ecgcl export` (or `hf://ORG/NAME`, see `ecgcl.engine.exported`):
+    its safetensors weights and config become the same dict. A model's metadata is checked against its schema
+    and its weights against the model it describes (`ecgcl.engine.weights_fit`, with `registry`, default the
+    installed plugins') before anything is built from it.
     """
-    from ecgcl.engine.export import is_exported, read_exported, resolve_model
+    from ecgcl.engine.exported import is_exported, read_exported, resolve_model
 
     path = resolve_model(path)
     if is_exported(path):
-        from ecgcl.manager import get_registry
-
-        return read_exported(path, get_registry())
+        return {"format": FORMAT, **read_exported(path, registry or _installed_registry())}
     if path.is_dir():
         raise EcgclError(f"{path} is a folder without config.json: pass a checkpoint file (pretrain.pt, *.best.pt) "
                          "or a folder written by `ecgcl export`")
@@ -88,12 +88,35 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise EcgclError(f"checkpoint {path} cannot be read: {type(error).__name__}: {error}") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise EcgclError(f"{path} is not an ecgcl checkpoint")
+    _check_model(payload, path, registry)
     return payload
 
 
-def load_checkpoint_of_kind(path: str | os.PathLike, kind: str, *, needed_by: str) -> dict[str, Any]:
+def _installed_registry():
+    from ecgcl.manager import get_registry
+
+    return get_registry()
+
+
+def _check_model(payload: dict[str, Any], path: Path, registry) -> None:
+    """The schema and weights checks of `ecgcl.engine.weights_fit` for a checkpoint that holds a model; a
+    resume file written without metadata (a loop called directly) has nothing to check."""
+    from ecgcl.engine.weights_fit import MODEL_KINDS, WEIGHT_KEYS, check_weights_fit, state_shapes
+
+    kind = payload.get("kind")
+    if kind not in MODEL_KINDS or (kind in ("pretrain", "classifier-last") and not payload.get("meta")):
+        return
+    where = f"checkpoint {path}"
+    key = WEIGHT_KEYS[kind]
+    if key not in payload:
+        raise EcgclError(f"{where}: it holds no {key!r} weights; expected the weights of its {kind} model")
+    check_weights_fit(payload.get("meta"), state_shapes(payload[key], source=where), registry or _installed_registry(),
+                      kind=kind, where=where, config="its metadata", weights_name="its weights")
+
+
+def load_checkpoint_of_kind(path: str | os.PathLike, kind: str, *, needed_by: str, registry=None) -> dict[str, Any]:
     """`load_checkpoint`, refusing a checkpoint of another kind with a line saying what `needed_by` takes."""
-    payload = load_checkpoint(path)
+    payload = load_checkpoint(path, registry=registry)
     if payload.get("kind") != kind:
         raise EcgclError(f"checkpoint {path} is a {payload.get('kind')!r} checkpoint; {needed_by}")
     return payload

@@ -33,29 +33,6 @@ def encoder_state(checkpoint: dict[str, Any], *, source: str) -> dict[str, Any]:
                      "fine-tuned *.best.pt")
 
 
-def compute_embeddings(encoder, store, rows: np.ndarray, *, window: int, representation: str, batch_size: int,
-                       device, lead_adapter=None) -> np.ndarray:
-    """(len(rows), embed_dim) float32 embeddings of the store's `rows`, in that order, encoder in eval mode.
-
-    `lead_adapter` (see `ecgcl.engine.lead_mapping`) puts the store's leads into the encoder's layout first.
-    """
-    import torch
-
-    from ecgcl.engine.loops import _loader
-    from ecgcl.engine.model import embed
-
-    encoder.to(device).eval()
-    out = np.empty((len(rows), encoder.embed_dim), dtype=np.float32)  # one array: no tensor kept per batch
-    done = 0
-    with torch.no_grad():
-        for signals, _, _ in _loader(store, rows, None, batch_size):
-            batch = signals.to(device) if lead_adapter is None else lead_adapter.to(device)(signals.to(device))
-            vectors = embed(encoder, batch, window=window, representation=representation).float().cpu().numpy()
-            out[done:done + len(vectors)] = vectors
-            done += len(vectors)
-    return out
-
-
 def select_rows(store, record_ids: list[str] | None, *, source: str) -> np.ndarray:
     """Every record of the store, or exactly `record_ids` (each must be in the store), in store order."""
     if record_ids is None:
@@ -81,8 +58,9 @@ def embed_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathLike
     from ecgcl.data.store import open_store
     from ecgcl.engine.checkpoint import load_checkpoint, same_preprocessing
     from ecgcl.engine.device import select_device
-    from ecgcl.engine.evaluate import encoder_from_meta
+    from ecgcl.engine.inference import compute_embeddings
     from ecgcl.engine.lead_mapping import lead_plan_for, slice_state
+    from ecgcl.engine.model import encoder_from_meta
 
     out = Path(out)
     if out.suffix not in OUTPUT_SUFFIXES:
@@ -103,7 +81,7 @@ def embed_checkpoint(checkpoint_path: str | os.PathLike, data: str | os.PathLike
 
         registry = get_registry()
     source = f"checkpoint {checkpoint_path}"
-    checkpoint = load_checkpoint(checkpoint_path)
+    checkpoint = load_checkpoint(checkpoint_path, registry=registry)
     state = encoder_state(checkpoint, source=source)
     meta = checkpoint["meta"]
     store = open_store(data)

@@ -11,27 +11,6 @@ import numpy as np
 from ecgcl.errors import EcgclError
 
 
-def encoder_from_meta(meta: dict[str, Any], registry, *, source: str, leads: list[str] | None = None):
-    """A fresh encoder built as a checkpoint's `meta` describes (name, arguments, leads, window, input).
-
-    It takes the checkpoint's encoder leads (`encoder_leads`, which differ from the store's after
-    `--missing-leads zero`), or `leads` when given. The runtime values its factory names, such as `fs`, are
-    those of the data it was trained on.
-    """
-    from ecgcl.context import RuntimeContext
-    from ecgcl.engine.model import build_encoder
-
-    if ("encoder", meta["encoder"]) not in registry:
-        raise EcgclError(f"{source} needs encoder {meta['encoder']!r}, which no installed plugin provides")
-    leads = leads if leads is not None else meta.get("encoder_leads")
-    in_leads = len(leads) if leads is not None else meta["num_leads"]
-    names = leads if leads is not None else meta.get("leads")
-    context = RuntimeContext(fs=float(meta["fs"]), leads=tuple(names) if names else None, device="cpu")
-    return build_encoder(registry, meta["encoder"], in_leads=in_leads, window=meta["window"],
-                         representation=meta["representation"], embed_dim=meta["embed_dim"],
-                         encoder_args=meta["encoder_args"], context=context)
-
-
 def load_classifier(checkpoint: dict[str, Any], registry, *, source: str, plan=None):
     """Rebuild the `Classifier` a classifier checkpoint describes and load its weights.
 
@@ -39,7 +18,7 @@ def load_classifier(checkpoint: dict[str, Any], registry, *, source: str, plan=N
     encoder's first layer to the present leads.
     """
     from ecgcl.engine.lead_mapping import slice_state
-    from ecgcl.engine.model import Classifier
+    from ecgcl.engine.model import Classifier, encoder_from_meta
 
     meta = checkpoint["meta"]
     encoder = encoder_from_meta(meta, registry, source=source,
@@ -88,7 +67,7 @@ class Evaluation:
 
     def metrics(self) -> dict[str, Any]:
         """Test metrics on the clean records, overall and per class."""
-        from ecgcl.engine.loops import predict
+        from ecgcl.engine.inference import predict
         from ecgcl.metrics import classification_metrics, per_class_metrics
 
         probs = predict(self.model, self.store, self.rows, batch_size=self.batch_size, device=self.device)
@@ -121,7 +100,8 @@ def open_evaluation(checkpoint_path: str | os.PathLike, data: str | os.PathLike,
         registry = get_registry()
     source = f"checkpoint {checkpoint_path}"
     checkpoint = load_checkpoint_of_kind(checkpoint_path, "classifier", needed_by="`evaluate` needs a fine-tuned "
-                                         "one (a *.best.pt file from `ecgcl run` or `ecgcl finetune`)")
+                                         "one (a *.best.pt file from `ecgcl run` or `ecgcl finetune`)",
+                                         registry=registry)
     meta = checkpoint["meta"]
     store = open_store(data)
     plan = lead_plan_for(meta, store, missing_leads or meta.get("missing_leads"), source=source, registry=registry)

@@ -1,12 +1,11 @@
-"""Shareable models: a checkpoint as a folder in the Hugging Face Hub layout, and back.
+"""Shareable models: a checkpoint written as a folder in the Hugging Face Hub layout, and uploaded there.
 
 `export_checkpoint` writes `model.safetensors` (the weights only, in the safetensors format: no pickle, no code),
 `config.json` (what rebuilds the model: encoder name and arguments, fs, leads, length, input representation,
 pretraining objective and augmentation, a data summary, the ecgcl version and the distribution that provides
-the encoder) and `README.md`, a model card. `read_exported` turns such a folder back into the checkpoint dict
-every command takes, so `load_encoder`, `finetune --checkpoint`, `evaluate` and `embed` accept a folder; a
-folder whose encoder no installed plugin registers names the distribution to install. `hf://ORG/NAME`
-resolves through `huggingface_hub` (`pip install 'ecgcl[hub]'`).
+the encoder) and `README.md`, a model card. `ecgcl.engine.exported` reads such a folder (or `hf://ORG/NAME`)
+back into the checkpoint dict every command takes, so `load_encoder`, `finetune --checkpoint`, `evaluate` and
+`embed` accept a folder.
 """
 
 from __future__ import annotations
@@ -18,42 +17,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ecgcl.engine.exported import CARD_FILE, CONFIG_FILE, EXPORT_FORMAT, WEIGHT_KEYS, WEIGHTS_FILE, is_exported
 from ecgcl.errors import EcgclError
 
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-CARD_FILE = "README.md"
-EXPORT_FORMAT = "ecgcl-export-1"
-WEIGHT_KEYS = {"encoder": "encoder", "pretrain": "encoder", "classifier": "model"}  # checkpoint kind -> weights
 PRIVATE_META = ("heldout_patients",)  # patient ids of the training split never leave the machine
-HUB_PREFIX = "hf://"
-
-
-def is_exported(path: str | os.PathLike) -> bool:
-    """Whether `path` is a folder in the export layout (it has a config.json)."""
-    return Path(path).is_dir() and (Path(path) / CONFIG_FILE).is_file()
-
-
-def resolve_model(path_or_id: str | os.PathLike) -> Path:
-    """A local path for a checkpoint file, an exported folder, or `hf://ORG/NAME[@REVISION]` (downloaded, or
-    taken from the local Hugging Face cache when offline)."""
-    text = os.fspath(path_or_id)
-    if not text.startswith(HUB_PREFIX):
-        return Path(text)
-    repo, _, revision = text[len(HUB_PREFIX):].partition("@")
-    if repo.count("/") != 1 or not all(repo.split("/")):
-        raise EcgclError(f"{text}: expected hf://ORG/NAME (optionally @REVISION)")
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError:
-        raise EcgclError(f"{text}: loading from the Hugging Face Hub needs huggingface_hub: pip install "
-                         "'ecgcl[hub]'") from None
-    try:
-        return Path(snapshot_download(repo, revision=revision or None,
-                                      allow_patterns=[WEIGHTS_FILE, CONFIG_FILE, CARD_FILE]))
-    except Exception as error:  # noqa: BLE001  (offline, unknown repository, no access: one line)
-        raise EcgclError(f"{text}: cannot fetch from the Hugging Face Hub or its local cache "
-                         f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
 
 
 def export_checkpoint(checkpoint: dict[str, Any], out: str | os.PathLike, *, source: str, registry,
@@ -66,7 +33,7 @@ def export_checkpoint(checkpoint: dict[str, Any], out: str | os.PathLike, *, sou
     """
     from safetensors.torch import save as save_safetensors
 
-    from ecgcl import __version__
+    from ecgcl.version import __version__
     from ecgcl.files import make_folders, write_error
     from ecgcl.engine.model_card import model_card
 
@@ -128,7 +95,7 @@ def export_model(checkpoint_path: str | os.PathLike, out: str | os.PathLike, *, 
     path = Path(checkpoint_path)
     if is_exported(path):
         raise EcgclError(f"{path} is already an export folder")
-    checkpoint = load_checkpoint(path)
+    checkpoint = load_checkpoint(path, registry=registry)
     return export_checkpoint(checkpoint, out, source=f"checkpoint {path}", registry=registry,
                              results=run_results(path), overwrite=overwrite)
 
@@ -144,44 +111,6 @@ def run_results(checkpoint_path: Path, levels: int = 4) -> list[dict[str, Any]] 
                 return None
             return rows if isinstance(rows, list) else None
     return None
-
-
-def read_exported(folder: str | os.PathLike, registry=None) -> dict[str, Any]:
-    """The checkpoint dict of an export folder: `{"kind", "meta", "encoder" | "model"}`; EcgclError (one line)
-    for a missing or foreign weight file, a config that is not ecgcl's, or an encoder no plugin registers."""
-    from ecgcl.engine.checkpoint import FORMAT
-
-    folder = Path(folder)
-    try:
-        config = json.loads((folder / CONFIG_FILE).read_text())
-    except (OSError, ValueError) as error:
-        raise EcgclError(f"{folder / CONFIG_FILE} cannot be read: {error}") from None
-    if not isinstance(config, dict) or config.get("format") != EXPORT_FORMAT or config.get("kind") not in WEIGHT_KEYS:
-        raise EcgclError(f"{folder} is not an ecgcl export (its config.json has no format {EXPORT_FORMAT!r})")
-    weights_path = folder / WEIGHTS_FILE
-    if not weights_path.is_file():
-        raise EcgclError(f"{folder} has no {WEIGHTS_FILE}; an ecgcl export holds its weights there")
-    meta = config["meta"]
-    if registry is not None and ("encoder", meta.get("encoder")) not in registry:
-        origin = config.get("encoder_distribution") or {}
-        hint = f"pip install {origin['name']}" if origin.get("name") not in (None, "ecgcl") else "a newer ecgcl"
-        raise EcgclError(f"{folder} needs encoder {meta.get('encoder')!r}, which no installed plugin provides "
-                         f"(it came from {origin.get('name', 'an unknown distribution')} "
-                         f"{origin.get('version', '')}; install it: {hint})")
-    weights = load_weights(weights_path)
-    return {"format": FORMAT, "kind": config["kind"], "meta": meta, WEIGHT_KEYS[config["kind"]]: weights,
-            "exported": str(folder)}
-
-
-def load_weights(path: Path) -> dict[str, Any]:
-    """The tensors of a safetensors file; EcgclError for anything else (a pickle, a truncated file)."""
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(path))
-    except Exception as error:  # noqa: BLE001  (safetensors raises its own errors for foreign bytes)
-        raise EcgclError(f"{path} is not a safetensors weight file ({type(error).__name__}: "
-                         f"{str(error).splitlines()[0] if str(error) else 'unreadable'})") from None
 
 
 def push_to_hub(folder: Path, repo: str, *, private: bool = False) -> str:

@@ -66,6 +66,6 @@ def check_global_batch(batch_size: int, processes: int, how: str = "") -> None:
 
 
 def check_pretraining_batch_size(batch_size: int) -> None:
-    """Contrastive pretraining needs two records per batch; checked before a run writes anything."""
-    check_batch_size(batch_size, minimum=2, why="contrastive pretraining compares the records of a batch with each "
-                     "other, so batches of one record are skipped and nothing would train")
+    """Pretraining (any objective) needs two records per batch; checked before a run writes anything."""
+    check_batch_size(batch_size, minimum=2, why="pretraining skips batches of one record (the objectives and batch "
+                     "norm compare the records of a batch), so nothing would train")

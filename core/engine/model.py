@@ -1,4 +1,5 @@
-"""Building encoders and the classifier that wraps them for fine-tuning and evaluation."""
+"""Building encoders (from the registry, or as a checkpoint's metadata describes) and the classifier that wraps
+them for fine-tuning and evaluation."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from torch import Tensor, nn
 
 from ecgcl.engine.inputs import represent, represented_length
 from ecgcl.engine.heads import ClassifierHead
+from ecgcl.errors import EcgclError
 
 
 def build_encoder(registry, name: str, *, in_leads: int, window: int, representation: str, embed_dim: int,
@@ -23,6 +25,26 @@ def build_encoder(registry, name: str, *, in_leads: int, window: int, representa
     context = (context or RuntimeContext()).replace(in_leads=in_leads, embed_dim=embed_dim,
                                                     length=represented_length(window, representation))
     return create_component(registry, "encoder", name, dict(encoder_args), context, where="--encoder-arg {key}")
+
+
+def encoder_from_meta(meta: dict[str, Any], registry, *, source: str, leads: list[str] | None = None) -> nn.Module:
+    """A fresh encoder built as a checkpoint's `meta` describes (name, arguments, leads, window, input).
+
+    It takes the checkpoint's encoder leads (`encoder_leads`, which differ from the store's after
+    `--missing-leads zero`), or `leads` when given. The runtime values its factory names, such as `fs`, are
+    those of the data it was trained on.
+    """
+    from ecgcl.context import RuntimeContext
+
+    if ("encoder", meta["encoder"]) not in registry:
+        raise EcgclError(f"{source} needs encoder {meta['encoder']!r}, which no installed plugin provides")
+    leads = leads if leads is not None else meta.get("encoder_leads")
+    in_leads = len(leads) if leads is not None else meta["num_leads"]
+    names = leads if leads is not None else meta.get("leads")
+    context = RuntimeContext(fs=float(meta["fs"]), leads=tuple(names) if names else None, device="cpu")
+    return build_encoder(registry, meta["encoder"], in_leads=in_leads, window=meta["window"],
+                         representation=meta["representation"], embed_dim=meta["embed_dim"],
+                         encoder_args=meta["encoder_args"], context=context)
 
 
 def embed(encoder: nn.Module, batch: Tensor, *, window: int, representation: str) -> Tensor:

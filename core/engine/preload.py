@@ -6,7 +6,7 @@ batch is gathered there and turned into float32; `ram` does the same in host mem
 the pool fits in `AUTO_SHARE` of the free GPU memory (or in `--preload-budget` GB), else the memory-mapped
 loader (`off`). The batches are the loader's, record for record: the same sampler draws the same positions, only
 where their values are read from changes, so results are identical for the same seed. Under DDP each rank holds
-one fixed shard of the pool (see `ecgcl.engine.loops.pretraining_loader`).
+one fixed shard of the pool (see `ecgcl.engine.loading.pretraining_loader`).
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ class PretrainedEncoder:
                 f"{self.length} samples, embed_dim={self.embed_dim}, from {self.source})")
 
     def _build(self, leads: list[str]):
-        from ecgcl.engine.evaluate import encoder_from_meta
+        from ecgcl.engine.model import encoder_from_meta
 
         return encoder_from_meta(self.meta, self.registry, source=self.source, leads=leads)
 
@@ -118,8 +118,8 @@ class PretrainedEncoder:
         import torch
 
         from ecgcl.data.leads import normalise_lead_name
+        from ecgcl.engine.inference import embed_batches
         from ecgcl.engine.lead_mapping import default_policy, plan_leads, slice_state
-        from ecgcl.engine.model import embed
 
         rows, per_record = self.prepare(signals, fs=fs, leads=leads, units=units, pad=pad)
         names = list(leads) if leads is not None else self.leads
@@ -132,15 +132,10 @@ class PretrainedEncoder:
         if plan.policy == "slice":
             encoder = self._build(list(plan.encoder_leads))
             encoder.load_state_dict(slice_state(self.state, encoder, plan, source=self.source))
-        adapter = plan.adapter()
-        encoder.to(device).eval()
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(rows), batch_size):
-                batch = adapter(torch.from_numpy(rows[start:start + batch_size]).to(device))
-                out.append(embed(encoder, batch, window=self.meta["window"],
-                                 representation=self.meta["representation"]).float().cpu())
-        vectors = torch.cat(out).numpy()
+        batches = (torch.from_numpy(rows[start:start + batch_size]) for start in range(0, len(rows), batch_size))
+        vectors = embed_batches(encoder, batches, len(rows), window=self.meta["window"],
+                                representation=self.meta["representation"], device=device,
+                                lead_adapter=plan.adapter())
         if windows or per_record == 1:
             return vectors
         return vectors.reshape(-1, per_record, vectors.shape[-1]).mean(axis=1)
@@ -151,4 +146,4 @@ def load_encoder(path_or_id: str | os.PathLike, *, registry=None) -> PretrainedE
     written by `ecgcl export`, or of `hf://ORG/NAME` (with `pip install 'ecgcl[hub]'`)."""
     from ecgcl.engine.checkpoint import load_checkpoint
 
-    return PretrainedEncoder(load_checkpoint(path_or_id), source=str(path_or_id), registry=registry)
+    return PretrainedEncoder(load_checkpoint(path_or_id, registry=registry), source=str(path_or_id), registry=registry)

@@ -123,7 +123,7 @@ def endings_caption(rows: Sequence[dict[str, Any]]) -> str:
             lines.append(f"warning: best epoch = last epoch in {len(cut)} unit(s) ({named}): {UNDERTRAINED_HINT}")
     stuck = [r for r in probes if r.get("stopped") == "max_iter"]
     if stuck:
-        lines.append(f"warning: {len(stuck)} linear probe(s) hit the L-BFGS iteration limit "
+        lines.append(f"warning: {len(stuck)} linear probe(s) hit the solver's iteration limit "
                      f"({', '.join(_unit_name(r) for r in stuck[:4])}); their scores are not converged")
     return "\n".join(lines)
 
@@ -140,7 +140,7 @@ def plot_loss_curves(path: Path, pretrain_histories: dict[int, list[dict[str, An
     for repeat, history in sorted(pretrain_histories.items()):
         if history:
             left.plot([h["epoch"] for h in history], [h["loss"] for h in history], marker="o", label=f"repeat {repeat + 1}")
-    left.set(title="Contrastive pretraining", xlabel="epoch", ylabel="loss")
+    left.set(title="Pretraining", xlabel="epoch", ylabel="objective loss")
     if pretrain_histories:
         left.legend(fontsize=8)
     largest = max((r["label_fraction"] for r in rows), default=1.0)

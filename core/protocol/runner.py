@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from ecgcl.errors import EcgclError
 from ecgcl.locks import locks_results_folder
 from ecgcl.methods import method as declared
 from ecgcl.reporting import Reporter
+
+if TYPE_CHECKING:
+    from ecgcl.engine.settings import Checkpoints, TrainingContext
 
 
 @dataclass
@@ -73,6 +76,19 @@ class Experiment:
                 "loss": c.loss if self.objective_component.factory_attribute("takes_loss") else None,
                 "loss_args": dict(c.loss_args),
                 **store_meta(self.store), **(self.lead_plan.describe() if self.lead_plan else {}), **extra}
+
+    def training_context(self, checkpoints: Checkpoints,
+                         on_epoch_end: Callable[[str, int, int, dict], None] | None = None) -> TrainingContext:
+        """The training loops' `TrainingContext` on this experiment's device, writing `checkpoints`; each finished
+        epoch goes to the reporter, then to `on_epoch_end`."""
+        from ecgcl.engine.settings import TrainingContext
+
+        def report(stage, epoch, epochs, record):
+            self.reporter.epoch(stage, epoch, epochs, record)
+            if on_epoch_end is not None:
+                on_epoch_end(stage, epoch, epochs, record)
+
+        return TrainingContext(self.device, checkpoints, on_epoch_end=report)
 
     def new_encoder(self, seed: int):
         """A freshly initialised encoder; the same seed gives the same weights."""
@@ -276,6 +292,7 @@ def run_pretraining(exp: Experiment, rows: np.ndarray, folder: Path, seed: int, 
     from ecgcl.engine.checkpoint import save_checkpoint
     from ecgcl.engine.device import derive_seed
     from ecgcl.engine.loops import pretrain
+    from ecgcl.engine.settings import Checkpoints, PretrainSettings
 
     c = exp.config
     encoder = exp.new_encoder(derive_seed(seed, "init"))
@@ -287,17 +304,14 @@ def run_pretraining(exp: Experiment, rows: np.ndarray, folder: Path, seed: int, 
         exp.reporter.message(f"objective {c.objective}; augmentation as built: {exp.augmentation.describe()}")
         exp.announced = True
     exp.reporter.stage(f"{_label(unit)}pretrain ({len(rows)} records)", c.pretrain_epochs)
-
-    def report(stage, epoch, epochs, record):
-        exp.reporter.epoch(stage, epoch, epochs, record)
-        if on_epoch_end is not None:
-            on_epoch_end(stage, epoch, epochs, record)
-
+    settings = PretrainSettings(epochs=c.pretrain_epochs, batch_size=c.batch_size, lr=c.lr,
+                                weight_decay=c.weight_decay, seed=derive_seed(seed, "pretrain"), window=exp.window,
+                                representation=c.input)
+    context = exp.training_context(Checkpoints(last_path=folder / "pretrain.last.pt", meta=meta,
+                                               fingerprint=exp.fingerprint(stage="pretrain", **unit)), on_epoch_end)
     with labelled(_label(unit)):
-        history = pretrain(encoder=encoder, objective=objective, store=exp.store, rows=rows, epochs=c.pretrain_epochs, batch_size=c.batch_size, lr=c.lr,
-                           weight_decay=c.weight_decay, seed=derive_seed(seed, "pretrain"), device=exp.device,
-                           window=exp.window, representation=c.input, last_path=folder / "pretrain.last.pt",
-                           meta=meta, fingerprint=exp.fingerprint(stage="pretrain", **unit), on_epoch_end=report)
+        history = pretrain(encoder=encoder, objective=objective, store=exp.store, rows=rows, settings=settings,
+                           context=context)
     save_checkpoint(folder / "pretrain.pt", {"kind": "encoder", "meta": meta, "history": history,
                                              "encoder": encoder.state_dict()})
     return encoder, history
@@ -369,8 +383,10 @@ def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, 
 
     from ecgcl.engine.device import derive_seed
     from ecgcl.engine.lead_mapping import slice_state
-    from ecgcl.engine.loops import fit_probe, predict, train_classifier
+    from ecgcl.engine.inference import predict
+    from ecgcl.engine.loops import fit_probe, train_classifier
     from ecgcl.engine.model import Classifier
+    from ecgcl.engine.settings import Checkpoints, FinetuneSettings
     from ecgcl.engine.checkpoint import save_checkpoint
     from ecgcl.metrics import best_f1_thresholds, classification_metrics, per_class_metrics
 
@@ -387,31 +403,22 @@ def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, 
     mode = declared(method).mode
     stem = folder / method
     exp.reporter.stage(f"{_label(unit)}({len(train_rows)} train records)", 1 if mode == "linear" else c.finetune_epochs)
-
-    def report(stage, epoch, epochs, record):
-        exp.reporter.epoch(stage, epoch, epochs, record)
-        if on_epoch_end is not None:
-            on_epoch_end(stage, epoch, epochs, record)
-
     record_ids = exp.store.metadata["record_id"].astype(str).to_numpy()
     meta = exp.meta(stage="classifier", mode=mode, train_records=int(len(train_rows)),
                     test_record_ids=record_ids[test_rows].tolist(), **unit)
+    data = {"model": model, "store": exp.store, "train_rows": train_rows, "val_rows": val_rows, "y": exp.targets.y}
     with labelled(_label(unit)):
         if mode == "linear":
-            fit = fit_probe(model=model, store=exp.store, train_rows=train_rows, val_rows=val_rows, y=exp.targets.y,
-                            batch_size=c.batch_size, device=exp.device)
-            report("linear", 1, 1, {"epoch": 1, "val_auroc": fit["best_val_auroc"]})
+            fit = fit_probe(**data, batch_size=c.batch_size, context=exp.training_context(Checkpoints(), on_epoch_end))
             if fit["stopped"] == "max_iter":
                 exp.reporter.message(f"{_label(unit)}the probe hit its iteration limit at C={fit['probe']['c']:g} "
-                                     f"({fit['probe']['iterations']} L-BFGS iterations); its numbers are not converged")
+                                     f"({fit['probe']['iterations']} solver iterations); its numbers are not converged")
         else:
-            fit = train_classifier(model=model, store=exp.store, train_rows=train_rows, val_rows=val_rows,
-                                   y=exp.targets.y, epochs=c.finetune_epochs, patience=c.patience,
-                                   batch_size=c.batch_size, lr=c.finetune_lr, weight_decay=c.weight_decay,
-                                   seed=derive_seed(seed, method), device=exp.device,
-                                   last_path=stem.with_suffix(".last.pt"), best_path=stem.with_suffix(".best.pt"),
-                                   meta=meta, fingerprint=exp.fingerprint(stage="classifier", **unit),
-                                   on_epoch_end=report)
+            settings = FinetuneSettings(epochs=c.finetune_epochs, patience=c.patience, batch_size=c.batch_size,
+                                        lr=c.finetune_lr, weight_decay=c.weight_decay, seed=derive_seed(seed, method))
+            checkpoints = Checkpoints(last_path=stem.with_suffix(".last.pt"), best_path=stem.with_suffix(".best.pt"),
+                                      meta=meta, fingerprint=exp.fingerprint(stage="classifier", **unit))
+            fit = train_classifier(**data, settings=settings, context=exp.training_context(checkpoints, on_epoch_end))
     exp.reporter.finished(ending_note(training_summary(fit)))
     threshold = best_f1_thresholds(exp.targets.y[val_rows], predict(model, exp.store, val_rows,
                                                                     batch_size=c.batch_size, device=exp.device))
@@ -439,7 +446,7 @@ def ending_note(row: dict[str, Any]) -> str:
 
 def training_summary(fit: dict[str, Any]) -> dict[str, Any]:
     """How a unit ended, for its result row: `stopped` (patience | max_epochs for trained units, converged |
-    max_iter for linear probes), the best epoch and epochs run, or the probe's C and L-BFGS iterations."""
+    max_iter for linear probes), the best epoch and epochs run, or the probe's C and solver iterations."""
     if "probe" in fit:
         return {"stopped": fit["stopped"], "best_epoch": None, "epochs_run": None, "probe_c": fit["probe"]["c"],
                 "probe_iterations": fit["probe"]["iterations"]}

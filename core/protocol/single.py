@@ -35,8 +35,9 @@ def discard_unfinished(out: Path) -> None:
 
 
 @dataclass
-class PretrainResult:
-    """What one pretraining produced (`is_main` is False on the other ranks of a multi-process run)."""
+class PretrainingRun:
+    """One process's account of a pretraining run (`ecgcl.api.PretrainResult` is what the Python API returns):
+    history, checkpoint, and where it ran (`is_main` is False on the other ranks of a multi-process run)."""
 
     history: list[dict[str, Any]]
     checkpoint: Path
@@ -59,8 +60,8 @@ def check_pretrain_config(config: RunConfig) -> None:
 
 @locks_results_folder
 def pretrain_once(config: RunConfig, *, all_records: bool = False, overwrite: bool = False, options=None,
-                  progress: Progress | None = None, registry=None) -> PretrainResult:
-    """Contrastive pretraining on a store, writing `OUT/pretrain.pt` (and `OUT/config.json`).
+                  progress: Progress | None = None, registry=None) -> PretrainingRun:
+    """Self-supervised pretraining (the config's --objective) on a store, writing `OUT/pretrain.pt` (and `OUT/config.json`).
 
     Records of the validation and test patients of `finetune_once`'s split are held out unless
     `all_records` (a store without labels for the task is used whole). Runs under torch.distributed when
@@ -97,18 +98,18 @@ def pretrain_once(config: RunConfig, *, all_records: bool = False, overwrite: bo
             with training_options(options or TrainOptions()):
                 _, history = run_pretraining(exp, pool, out, config.seed, unit={})
             barrier()
-        return PretrainResult(history, out / "pretrain.pt", session.is_main, session.world_size, session.backend,
+        return PretrainingRun(history, out / "pretrain.pt", session.is_main, session.world_size, session.backend,
                               session.device)
 
 
-def checkpoint_model(checkpoint: str, given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def checkpoint_model(checkpoint: str, given: dict[str, Any], registry=None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The encoder state and meta of a pretrained `checkpoint`; refuses model options in `given` (the options
     the user set, by config field name) that contradict it."""
     from ecgcl.engine.checkpoint import check_encoder_matches, load_checkpoint_of_kind
 
     source = f"checkpoint {checkpoint}"
     saved = load_checkpoint_of_kind(checkpoint, "encoder", needed_by="--checkpoint needs a pretrained encoder "
-                                    "(pretrain.pt)")
+                                    "(pretrain.pt)", registry=registry)
     meta = saved["meta"]
     if given.get("encoder"):
         check_encoder_matches(meta, given["encoder"], source=source)
@@ -158,7 +159,7 @@ def finetune_once(config: RunConfig, *, checkpoint: str | None = None, given: di
     if missing_leads and not checkpoint:
         raise EcgclError("--missing-leads maps a store onto a pretrained encoder's leads; it needs --checkpoint")
     if checkpoint:
-        encoder_state, meta = checkpoint_model(checkpoint, given or {})
+        encoder_state, meta = checkpoint_model(checkpoint, given or {}, registry)
         config = dataclasses.replace(config, encoder=meta["encoder"], encoder_args=dict(meta["encoder_args"]),
                                      embed_dim=meta["embed_dim"], input=meta["representation"])
     out = Path(config.out)

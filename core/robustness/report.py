@@ -27,7 +27,7 @@ def score_conditions(model, store, rows: np.ndarray, y: np.ndarray, conditions: 
     import torch
 
     from ecgcl.engine.device import derive_seed
-    from ecgcl.engine.loops import predict
+    from ecgcl.engine.inference import predict
     from ecgcl.metrics import classification_metrics
     from ecgcl.robustness.perturb import build_perturbation
 

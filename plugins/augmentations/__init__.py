@@ -6,7 +6,7 @@ Each class is its own factory: its keyword parameters are what `ecgcl list-plugi
 
 from __future__ import annotations
 
-import ecgcl
+from ecgcl.hookspecs import hookimpl
 from ecgcl.plugins.augmentations.baseline_drift import BaselineDrift
 from ecgcl.plugins.augmentations.clocs import Clocs
 from ecgcl.plugins.augmentations.dropout import Dropout
@@ -19,7 +19,7 @@ from ecgcl.plugins.augmentations.zero_mask import ZeroMask
 BUILTIN_AUGMENTATIONS = (TimeWarp, Permute, ZeroMask, Dropout, Noise, Clocs, LeadMask, BaselineDrift)
 
 
-@ecgcl.hookimpl
+@hookimpl
 def register_augmentations(registry):
     """Register time_warp, permute, zero_mask, dropout, noise, clocs, lead_mask and baseline_drift."""
     for factory in BUILTIN_AUGMENTATIONS:

@@ -71,6 +71,16 @@ def work_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+def lead_std(work: Tensor) -> Tensor:
+    """Each lead's standard deviation over time (population, `correction=0`): `(B, L, T) -> (B, L, 1)`.
+
+    Two passes (mean, then the norm of the centred signal) instead of `Tensor.std`, which is 5-6x slower on CPU
+    for (64, 12, 5000) batches (25 against 4.5 ms, one thread); the values agree to float rounding.
+    """
+    centred = work - work.mean(dim=-1, keepdim=True)
+    return torch.linalg.vector_norm(centred, dim=-1, keepdim=True).div_(math.sqrt(work.shape[-1]))
+
+
 def draw_leads(mode: str, leads: int) -> int:
     """How many independent draws a sample needs along the lead axis: all leads, or one shared by all."""
     return leads if mode == "lead" else 1

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ecgcl.errors import EcgclError
 from ecgcl.interfaces import Augmentation
-from ecgcl.plugins.augmentations._common import check_mode, check_nonnegative, draw_leads, uniform, work_dtype
+from ecgcl.plugins.augmentations._common import check_mode, check_nonnegative, draw_leads, lead_std, uniform, work_dtype
 
 
 class BaselineDrift(Augmentation):
@@ -48,5 +48,5 @@ class BaselineDrift(Augmentation):
         seconds = torch.arange(t, device=batch.device, dtype=work_dtype(batch.dtype)) / self.fs
         drift = torch.sin(2 * math.pi * freq * seconds + phase)
         work = batch.to(work_dtype(batch.dtype))
-        sigma = work.std(dim=-1, keepdim=True, correction=0)
+        sigma = lead_std(work)
         return torch.addcmul(work, drift, sigma * self.amplitude).to(batch.dtype)

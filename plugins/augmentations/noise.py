@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ecgcl.interfaces import Augmentation
-from ecgcl.plugins.augmentations._common import check_nonnegative, work_dtype
+from ecgcl.plugins.augmentations._common import check_nonnegative, lead_std, work_dtype
 
 
 class Noise(Augmentation):
@@ -31,5 +31,5 @@ class Noise(Augmentation):
         dtype = batch.dtype if batch.dtype in (torch.float32, torch.float64) else work_dtype(batch.dtype)
         noise = torch.randn(batch.shape, generator=generator, device=batch.device, dtype=dtype)
         work = batch.to(dtype)
-        sigma = work.std(dim=-1, keepdim=True, correction=0)
+        sigma = lead_std(work)
         return torch.addcmul(work, noise, sigma * self.std).to(batch.dtype)

@@ -9,14 +9,14 @@ modelling and JEPA need (`ecgcl.interfaces.Encoder`).
 
 from __future__ import annotations
 
-import ecgcl
+from ecgcl.hookspecs import hookimpl
 from ecgcl.plugins.encoders.cnn import CNNEncoder
 from ecgcl.plugins.encoders.lstm import CNNAttnLSTMEncoder, CNNLSTMEncoder
 from ecgcl.plugins.encoders.patch_transformer import PatchTransformerEncoder
 from ecgcl.plugins.encoders.transformer import CNNTransformerEncoder
 
 
-@ecgcl.hookimpl
+@hookimpl
 def register_encoders(registry):
     registry.add("cnn", CNNEncoder, kind="encoder")
     registry.add("cnn_lstm", CNNLSTMEncoder, kind="encoder")

@@ -6,12 +6,12 @@ ranks under torch.distributed, so the effective batch is global.
 
 from __future__ import annotations
 
-import ecgcl
+from ecgcl.hookspecs import hookimpl
 from ecgcl.plugins.losses.clocs import ClocsPatientLoss
 from ecgcl.plugins.losses.ntxent import NTXentLoss
 
 
-@ecgcl.hookimpl
+@hookimpl
 def register_losses(registry):
     registry.add("ntxent", NTXentLoss, kind="loss", aliases=("nt_xent", "simclr"))
     registry.add("clocs_patient", ClocsPatientLoss, kind="loss", aliases=("clocs",))

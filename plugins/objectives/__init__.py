@@ -6,7 +6,7 @@ prediction); the last two need a token encoder such as `patch_transformer`. `ema
 
 from __future__ import annotations
 
-import ecgcl
+from ecgcl.hookspecs import hookimpl
 from ecgcl.plugins.objectives.byol import BYOL
 from ecgcl.plugins.objectives.contrastive import Contrastive
 from ecgcl.plugins.objectives.cpc import CPC
@@ -15,7 +15,7 @@ from ecgcl.plugins.objectives.masked import MaskedModelling
 from ecgcl.plugins.objectives.vicreg import VICReg
 
 
-@ecgcl.hookimpl
+@hookimpl
 def register_objectives(registry):
     registry.add("contrastive", Contrastive, kind="objective")
     registry.add("cpc", CPC, kind="objective")

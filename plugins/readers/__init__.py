@@ -7,7 +7,7 @@ Research layouts: `wfdb` (PhysioNet/CinC WFDB records, alias `cinc`), `ptbxl`, `
 
 from __future__ import annotations
 
-import ecgcl
+from ecgcl.hookspecs import hookimpl
 from ecgcl.plugins.readers.arrays import NumpyReader
 from ecgcl.plugins.readers.parquet import ParquetReader
 from ecgcl.plugins.readers.code15 import Code15Reader
@@ -19,7 +19,7 @@ from ecgcl.plugins.readers.ptbxl import PtbxlReader
 from ecgcl.plugins.readers.wfdb import WfdbReader
 
 
-@ecgcl.hookimpl
+@hookimpl
 def register_readers(registry):
     registry.add("wfdb", WfdbReader, kind="reader", aliases=("cinc",))
     registry.add("ptbxl", PtbxlReader, kind="reader")

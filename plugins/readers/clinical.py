@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ecgcl.data.records import NO_WAVEFORM, UNKNOWN_UNIT, UNREADABLE, BadRecord, RawRecord, Reader, RecordRef
-from ecgcl.data.sources import read_head, walk_files
+from ecgcl.data.folder_walk import walk_files
+from ecgcl.data.sources import read_head
 from ecgcl.plugins.readers.header_comments import SEXES
 from ecgcl.plugins.readers.statements import diagnostic_statements
 

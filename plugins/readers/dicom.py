@@ -4,9 +4,9 @@ ecgdatakit turns every sample equal to the declared Waveform Padding Value into 
 padding value that real signals take (0), so where ecgdatakit gives NaN the values are read again with
 pydicom's `waveform_array` (an independent decoder of the same group, in the channel sensitivity units) and the
 samples equal to the padding value are handed to ingest as `padding`: ingest treats them as padding only where
-they form runs at the ends or a gap, never when scattered through the signal. The rhythm group is the
-record; median or representative groups are ignored. A waveform whose channels map to no ECG lead (a
-hemodynamic pressure study) is skipped with its SOP class named.
+they form long runs at a lead's ends or inside it (`ecgcl.data.padding`), never in short ones. The rhythm
+group is the record; median or representative groups are ignored. A waveform whose channels map to no ECG lead
+(a hemodynamic pressure study) is skipped with its SOP class named.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ecgcl.data.sources import RECORDS_FILE, walk_files
+from ecgcl.data.folder_walk import RECORDS_FILE, walk_files
 from ecgcl.errors import EcgclError
 
 SIGNAL_SUFFIXES = (".hea", ".mat", ".dat")
@@ -55,7 +55,7 @@ def _listed(list_file: Path, workers: int) -> list[Path]:
 
 def folder_records(root: Path, workers: int = 8) -> list[Path]:
     """Record stems under a folder: those its RECORDS file lists, else every header, walked level by level
-    (`ecgcl.data.sources.walk_files`, which stops at a folder's RECORDS file)."""
+    (`ecgcl.data.folder_walk.walk_files`, which stops at a folder's RECORDS file)."""
     files = [f for f in walk_files(root, workers) if f.suffix == ".hea" or f.name == RECORDS_FILE]
     return sorted(dict.fromkeys(stems_of(files, workers)), key=lambda p: p.as_posix())
 

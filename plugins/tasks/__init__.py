@@ -7,7 +7,7 @@ against `vs`), `labels` (multi-label over frequent classes) and `column` (binary
 
 from __future__ import annotations
 
-import ecgcl
+from ecgcl.hookspecs import hookimpl
 from ecgcl.plugins.tasks.column import ColumnTask
 from ecgcl.plugins.tasks.has import HasClass
 from ecgcl.plugins.tasks.labels import MultiLabel
@@ -16,7 +16,7 @@ from ecgcl.plugins.tasks.ptbxl_statements import (AllStatementsTask, DiagnosticT
 from ecgcl.plugins.tasks.ptbxl_superclasses import MiVsNormal, NormalVsAbnormal, Superclasses
 
 
-@ecgcl.hookimpl
+@hookimpl
 def register_tasks(registry):
     registry.add("normal_vs_abnormal", NormalVsAbnormal, kind="task")
     registry.add("superclasses", Superclasses, kind="task")
