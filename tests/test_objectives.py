@@ -38,7 +38,8 @@ def test_contrastive_reproduces_the_numbers_of_the_pre_objective_loop(tmp_path):
     from ecgcl.engine.checkpoint import load_checkpoint
 
     history = load_checkpoint(tmp_path / "repeats" / "repeat_1" / "pretrain.pt")["history"]
-    assert [h["loss"] for h in history] == [4.050908327102661, 3.8545694616105823]
+    # equal to float rounding (the epoch mean sums float32 step losses; thread scheduling may reorder them)
+    assert [h["loss"] for h in history] == pytest.approx([4.050908327102661, 3.8545694616105823], rel=1e-6)
     assert {r["method"]: r["auroc"] for r in result.rows} == {"pretrained_finetune": 0.7403846153846154,
                                                               "pretrained_linear": 0.6233974358974359}
     saved = load_checkpoint(tmp_path / "repeats" / "repeat_1" / "pretrain.pt")["meta"]
