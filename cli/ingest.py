@@ -77,10 +77,10 @@ def ingest(source: str, out: str, labels: str | None, id_column: str | None, lab
     table = read_labels_option(labels, id_column, label_columns, patient_column, merge_labels)
     options = IngestOptions.from_values(labels=table, **values)
     console = Console(stderr=True)
-    if not quiet and console.is_terminal:
-        from ecgcl.cli.progress import IngestReporter
+    if not quiet:
+        from ecgcl.cli.progress import ingest_progress
 
-        shown = IngestReporter(console)
+        shown = ingest_progress(console)
     else:
         shown = nullcontext(Reporter())
     with sigterm_as_interrupt(), shown as reporter:

@@ -74,9 +74,9 @@ def _console():
 
 
 def _progress(console):
-    from ecgcl.cli.progress import RichReporter
+    from ecgcl.cli.progress import training_progress
 
-    return RichReporter(console)
+    return training_progress(console)
 
 
 @click.command("run", cls=ConfigCommand)
@@ -91,7 +91,7 @@ def run_command(resume: bool, overwrite: bool, config_file: str | None, **params
     from ecgcl.engine.speed import training_options
     from ecgcl.cli.tables import grid_tables, summary_tables
     from ecgcl.protocol.sweep import run_grid
-    from ecgcl.protocol.results import endings_caption
+    from ecgcl.protocol.results import endings_caption, pretraining_caption
     from ecgcl.protocol.runner import run_protocol
 
     refuse_multiprocess("run")
@@ -112,16 +112,18 @@ def run_command(resume: bool, overwrite: bool, config_file: str | None, **params
                       "cells/<objective>__<aug>__<encoder>/" + (", with its robustness.csv/json/png)" if config.robustness else ")"),
                       markup=False, highlight=False)
         return
-    for table in summary_tables(result.summary, result.rows, f"{result.recipe}\n{result.split_note}"):
+    caption = "\n".join(filter(None, [result.recipe, result.split_note,
+                                      pretraining_caption(result.chosen, result.collapses)]))
+    for table in summary_tables(result.summary, result.rows, caption):
         console.print(table)
     console.print("FT = fine-tuned end to end, LP = linear probe on the frozen encoder; "
                   "supervised = random init trained end to end.")
     if result.robustness is not None:
         _print_robustness(console, {"summary": result.robustness, "skipped": result.robustness_skipped,
                                     "files": [str(result.out / f"robustness.{e}") for e in ("csv", "json", "png")]})
-    console.print(f"Results in {result.out}/ (config.json, metrics.json/csv, summary.json/csv, loss_curves.png, "
-                  "label_efficiency.png (a forest plot with one label fraction), checkpoints under repeats/)",
-                  markup=False)
+    console.print(f"Results in {result.out}/ (config.json, metrics.json/csv, summary.json/csv, history.jsonl, "
+                  "training_curves.png, loss_curves.png, label_efficiency.png (a forest plot with one label fraction), "
+                  "checkpoints under repeats/)", markup=False)
 
 
 @click.command("pretrain", cls=ConfigCommand)
@@ -162,6 +164,13 @@ def pretrain_command(ctx, resume: bool, overwrite: bool, config_file: str | None
         ranks = f" on {result.world_size} processes ({result.backend})" if result.world_size > 1 else ""
         console.print(f"pretrained {config.encoder} for {len(result.history)} epochs{ranks} (final loss "
                       f"{result.history[-1]['loss']:.4f}); checkpoint {result.checkpoint}", markup=False)
+        from ecgcl.protocol.results import pretraining_caption
+
+        caption = pretraining_caption({"pretrain": result.chosen} if result.chosen else {}, result.collapses)
+        if caption:
+            console.print(caption, markup=False, highlight=False)
+        console.print(f"per-epoch figures: {result.checkpoint.parent / 'history.jsonl'}, "
+                      f"{result.checkpoint.parent / 'training_curves.png'}", markup=False, highlight=False)
         if timer.steps:
             console.print(f"throughput: {timer.summary()} on {result.device}")
     if result.world_size > 1:

@@ -86,6 +86,18 @@ class RunConfig:
                                           help="Comma-separated label fractions, e.g. 0.01,0.1,1.0.")
     methods: list[str] = option(factory=lambda: list(METHODS), commands=("run",),
                                 help=f"Comma-separated: {','.join(METHODS)}.")
+    monitors: list[str] = option(factory=lambda: ["auto"], flag="--monitor", commands=("run", "pretrain"),
+                                 repeatable=True,
+                                 help="Pretraining monitors NAME[:k=v],...: rankme, knn, probe, align_uniform; auto = "
+                                      "rankme, plus knn with labels; none.  [default: auto]")
+    monitor_every: str = option("auto", "Monitor every N pretraining epochs and after the last; auto = as often as "
+                                "costs about 10% of pretraining time.", commands=("run", "pretrain"))
+    pretrain_select: str = option("last", "The pretraining epoch pretrain.pt keeps: last, or best:MONITOR (e.g. "
+                                  "best:knn) on validation records.", commands=("run", "pretrain"))
+    track: list[str] = option(factory=list, repeatable=True,
+                              help="Experiment trackers NAME[:k=v],...: tensorboard, mlflow, wandb (pip install "
+                                   "'ecgcl[NAME]'); history.jsonl is always written.")
+    log_every: int = option(0, "Also report every N optimizer steps inside an epoch (0: once per epoch).")
     robustness: bool = option(False, "Also score the test records under missing leads, noise, baseline wander and "
                               "resampling (robustness.csv/json/png; the conditions are listed in docs/robustness.md).",
                               commands=("run", "evaluate"))
@@ -105,9 +117,9 @@ class RunConfig:
         if not self.methods:
             raise EcgclError("--methods needs at least one method")
         for name in ("pretrain_epochs", "finetune_epochs", "patience", "batch_size", "repeats", "embed_dim",
-                     "projection_dim"):
+                     "projection_dim", "log_every"):
             value = getattr(self, name)
-            minimum = 0 if name == "pretrain_epochs" else 1
+            minimum = 0 if name in ("pretrain_epochs", "log_every") else 1
             if not isinstance(value, int) or value < minimum:
                 raise EcgclError(f"{option_name(name)} must be an integer >= {minimum}, got {value!r}")
         for name in ("lr", "finetune_lr", "weight_decay"):
@@ -134,6 +146,8 @@ class RunConfig:
             if twice:
                 raise EcgclError(f"{option_name(name)} lists {', '.join(map(repr, twice))} twice; each grid value once")
         parse_split(self.split, self.val_folds, self.test_folds)
+        parse_select(self.pretrain_select)
+        parse_every(self.monitor_every)
         if self.robustness_extra and not self.robustness:
             raise EcgclError("--robustness-extra adds conditions to the robustness report; add --robustness")
 
@@ -269,6 +283,8 @@ def _coerce(name: str, value: Any, annotation: str) -> Any:
         if annotation == "float":
             return float(value)
         if annotation == "str":
+            if name == "monitor_every" and isinstance(value, int) and not isinstance(value, bool):
+                return str(value)  # a TOML number
             if not isinstance(value, str):
                 raise ValueError
             return value
@@ -295,6 +311,8 @@ def _coerce(name: str, value: Any, annotation: str) -> Any:
             if not isinstance(value, bool):
                 raise ValueError
             return value
+        if name in COMPONENT_LISTS:  # NAME[:k=v,...] specs, comma-separated or one per item
+            return split_specs([value] if isinstance(value, str) else list(value))
         if name == "robustness_extra":  # augmentation specs contain commas: one spec per item
             return [str(v).strip() for v in ([value] if isinstance(value, str) else list(value)) if str(v).strip()]
         if annotation == "list[str]":
@@ -303,6 +321,48 @@ def _coerce(name: str, value: Any, annotation: str) -> Any:
     except (TypeError, ValueError):
         raise EcgclError(f"{option}: cannot use {value!r} (expected {annotation})") from None
     return value
+
+
+def parse_select(text: str) -> str | None:
+    """`--pretrain-select`: `last` -> None; `best:NAME` -> NAME (the monitor whose figure decides)."""
+    text = str(text).strip()
+    if text == "last":
+        return None
+    kind, _, name = text.partition(":")
+    if kind != "best" or not name.strip():
+        raise EcgclError(f"--pretrain-select must be 'last' or 'best:MONITOR' (e.g. best:knn), got {text!r}")
+    return name.strip()
+
+
+def parse_every(text: str | int) -> int | None:
+    """`--monitor-every`: `auto` -> None (chosen from the data sizes), else an integer >= 1."""
+    if str(text).strip() == "auto":
+        return None
+    try:
+        every = int(str(text).strip())
+    except ValueError:
+        every = 0
+    if every < 1 or isinstance(text, bool) or isinstance(text, float):
+        raise EcgclError(f"--monitor-every must be 'auto' or an integer >= 1, got {text!r}")
+    return every
+
+
+COMPONENT_LISTS = ("monitors", "track")  # options listing components with their options
+
+
+def split_specs(values: list[Any]) -> list[str]:
+    """Component specs from option values: `knn:k=10,rankme` -> ['knn:k=10', 'rankme']. A comma-separated item
+    with `:` or without `=` starts a new spec; a `key=value` item belongs to the spec before it."""
+    specs: list[str] = []
+    for value in values:
+        for item in (i.strip() for i in str(value).split(",")):
+            if not item:
+                continue
+            if specs and "=" in item and ":" not in item:
+                specs[-1] += f",{item}"
+            else:
+                specs.append(item)
+    return specs
 
 
 def _fail():

@@ -46,6 +46,18 @@ def register_readers(registry):
 
 
 @hookspec
+def register_monitors(registry):
+    """Add pretraining monitors with `registry.add(name, factory, kind="monitor")`; a factory returns an
+    `ecgcl.interfaces.Monitor` (options from `--monitor NAME:k=v`)."""
+
+
+@hookspec
+def register_trackers(registry):
+    """Add experiment trackers with `registry.add(name, factory, kind="tracker")`; a factory returns an
+    `ecgcl.interfaces.Tracker` (options from `--track NAME:k=v`)."""
+
+
+@hookspec
 def register_commands(cli):
     """Add click commands to the `ecgcl` command group with `cli.add_command(command)`. Called when the CLI
     first needs the full list of commands (help, or a name that is not built in); a plugin whose hook fails is

@@ -1,4 +1,5 @@
-"""The component interfaces plugins implement: `Augmentation`, `Encoder`, `Loss`, `Task` and `Objective`.
+"""The component interfaces plugins implement: `Augmentation`, `Encoder`, `Loss`, `Task`, `Objective`, `Monitor`
+and `Tracker`.
 
 Batches are `(B, L, T)` float tensors: B recordings, L leads, T samples. A task turns a store's metadata
 table into `TaskTargets`.
@@ -8,7 +9,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -127,6 +129,7 @@ class Objective(nn.Module):
     needs: str | None = None  # "sequence" or "tokens": what the encoder must expose (None: embeddings only)
     takes_loss: bool = False  # whether --loss / --loss-arg mean anything to it
     default_aug: str = "none"  # --aug when the user gives none (views for two-view objectives, else a perturbation)
+    two_views: bool = False  # whether it trains on two augmented views (the `align_uniform` monitor measures them)
 
     def after_step(self, step: int, total_steps: int) -> None:
         """Called after every optimizer step with the global step (0-based) and the run's total steps."""
@@ -219,3 +222,47 @@ class Task(ABC):
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({fields})"
+
+
+class Monitor(ABC):
+    """Figures about the current encoder during pretraining (RankMe, k-NN AUROC on validation, ...).
+
+    Called every `--monitor-every` epochs with a `MonitorInputs` (`ecgcl.engine.monitoring`): embeddings of fixed
+    record subsets by the encoder in eval mode without gradients (`inputs.embed(rows)`), the repeat's training and
+    validation rows and targets when a task is labelled, and two augmented views when the objective has them.
+    Test records are never among them. Returns named figures (`{"knn": 0.81}`); the one named like the monitor
+    (`primary`) can choose the pretraining epoch (`--pretrain-select best:NAME`) and prune a tuning trial.
+    """
+
+    name: str = ""
+    primary: str = ""  # the figure `best:NAME` and pruning read; empty: the figure named like the monitor
+    needs_labels: bool = False  # True: runs only where a task and a split exist (queries are validation records)
+    needs_views: bool = False  # True: uses `inputs.views` (two-view objectives only)
+    higher_is_better: bool = True  # how `best:NAME` and pruning read the primary figure
+
+    @abstractmethod
+    def __call__(self, inputs) -> dict[str, float]:
+        """The figures of the current encoder; NaN where a figure cannot be computed (one class in validation)."""
+
+
+class Tracker(ABC):
+    """Receives what a run does: its configuration, every epoch's record per unit and the files it wrote
+    (TensorBoard, MLflow, W&B). Every call may raise: the runtime turns an exception into one warning and
+    drops the tracker, so a logging error never loses a run."""
+
+    name: str = ""
+
+    @abstractmethod
+    def start(self, out: Path, config: dict[str, Any]) -> None:
+        """A run starts: `out` is its results folder, `config` the resolved run configuration."""
+
+    @abstractmethod
+    def log(self, unit: str, step: int, figures: dict[str, float]) -> None:
+        """Figures of `unit` ('repeat 1 · pretrain') at `step` (the epoch, 1-based)."""
+
+    def unit_finished(self, unit: str) -> None:
+        """`unit` will log nothing more."""
+
+    @abstractmethod
+    def finish(self, artifacts: list[Path]) -> None:
+        """The run ended; `artifacts` are its result files (tables, plots, config.json, summary.json)."""

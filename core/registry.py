@@ -1,4 +1,4 @@
-"""The registry: which augmentations, encoders, losses, tasks, objectives and readers exist, where they came from, how to build them.
+"""The registry: which augmentations, encoders, losses, tasks, objectives, readers, monitors and trackers exist, where they came from, how to build them.
 
 One `Registry` belongs to one plugin manager (no module globals), so tests build fresh ones freely.
 """
@@ -18,7 +18,7 @@ from ecgcl.errors import EcgclError, UnknownComponentError, did_you_mean
 # The component kinds and their plural, the one list every other place derives from: the hook that registers a
 # kind is `register_<plural>` (ecgcl.hookspecs), and its built-ins live in `ecgcl.plugins.<plural>`.
 KIND_PLURALS = {"augmentation": "augmentations", "encoder": "encoders", "loss": "losses", "task": "tasks",
-                "objective": "objectives", "reader": "readers"}
+                "objective": "objectives", "reader": "readers", "monitor": "monitors", "tracker": "trackers"}
 KINDS = tuple(KIND_PLURALS)
 KIND_HOOKS = {kind: f"register_{plural}" for kind, plural in KIND_PLURALS.items()}
 BUILTIN_MODULES = tuple(f"ecgcl.plugins.{plural}" for plural in KIND_PLURALS.values())

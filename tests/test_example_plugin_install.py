@@ -214,3 +214,30 @@ def test_installed_reader_and_command_work_like_built_ins(plugin_venv, tmp_path)
     assert summary.returncode == 0, summary.stderr
     assert summary.stdout.splitlines()[0] == "4 records, 4 patients" and "AF\t1 records\t1 patients" in summary.stdout
     assert "store-summary" in ecgcl_cli(plugin_venv, "--help").stdout
+
+
+def test_installed_monitor_and_tracker_plugins_run_through_ecgcl_pretrain(plugin_venv, tmp_path):
+    """A pip-installed monitor and tracker are chosen with `--monitor` / `--track` like built-in ones."""
+    import csv
+
+    out = tmp_path / "pretrain"
+    result = ecgcl_cli(plugin_venv, "pretrain", "--pretrain-epochs", "2", "--monitor", "rankme,embedding_norm",
+                       "--monitor-every", "1", "--track", "csv_log", "--out", out, "--batch-size", "64",
+                       "--encoder-arg", "width=4", "--encoder-arg", "depth=1", "--embed-dim", "8",
+                       "--projection-dim", "8", "--device", "cpu")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    pretrain = [line for line in lines if line["stage"] == "pretrain"]
+    assert [line["epoch"] for line in pretrain] == [1, 2]
+    for line in pretrain:
+        assert line["embedding_norm"] > 0 and line["rankme"] >= 1, line
+    with (out / "tracked.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    losses = {int(row["step"]): float(row["value"]) for row in rows
+              if row["unit"] == "pretrain" and row["figure"] == "loss"}
+    assert sorted(losses) == [1, 2] and losses[2] == pytest.approx(pretrain[1]["loss"])
+    norms = [float(row["value"]) for row in rows if row["figure"] == "embedding_norm"]
+    assert norms == pytest.approx([line["embedding_norm"] for line in pretrain])
+    for kind, name in (("monitor", "embedding_norm"), ("tracker", "csv_log")):
+        listed = json.loads(ecgcl_cli(plugin_venv, "list-plugins", "--kind", kind, "--json").stdout)["components"]
+        assert {c["name"]: c["source"] for c in listed}[name] == "ecgcl-example-plugin"

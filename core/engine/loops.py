@@ -77,11 +77,19 @@ def pretrain(*, encoder: nn.Module, objective: nn.Module, store: ECGStore, rows:
         return history
     run.start(store, rows)
     for epoch in range(start, settings.epochs):
+        began = now(context.device)
         record = {"epoch": epoch + 1, "loss": run.train_epoch(epoch)}
         check_finite_epoch("pretrain", epoch + 1, record["loss"], run.params, lr=settings.lr)  # before it is saved
+        trained = now(context.device)
+        monitors = context.monitors
+        if monitors is not None and monitors.due(epoch + 1, settings.epochs):
+            record.update(monitors(encoder))
         history.append(record)
         run.save(epoch + 1, history)
-        context.epoch_done("pretrain", epoch + 1, settings.epochs, record)
+        finished = now(context.device)
+        context.epoch_done("pretrain", epoch + 1, settings.epochs, record, {
+            "lr": run.optimizer.param_groups[0]["lr"], "seconds": finished - began,
+            "ecgs_per_s": run.records_seen / max(trained - began, 1e-9), "monitor_seconds": finished - trained})
     return history
 
 
@@ -135,11 +143,12 @@ class _Pretraining:
         self.total_steps = self.settings.epochs * len(self.loader)
 
     def train_epoch(self, epoch: int) -> float:
-        """Train epoch `epoch` (0-based); its mean loss over all ranks' records."""
+        """Train epoch `epoch` (0-based); its mean loss over all ranks' records. Every `log_every` steps the
+        listener hears the running mean loss of this rank."""
         generator = self._seed_epoch(epoch)
         timer = self.options.timer
         total = torch.zeros((), dtype=torch.float64, device=self.device)
-        count, step = 0, epoch * len(self.loader)
+        count, step, steps = 0, epoch * len(self.loader), len(self.loader)
         for signals, patients, began, loaded in self._batches():
             loss = self._step(signals, patients, generator, step)
             step += 1
@@ -147,7 +156,11 @@ class _Pretraining:
             count += len(signals)
             if timer is not None:
                 timer.record(loaded - began, now(self.device) - began, len(signals) * self.world)
+            if self.context.step_due(step - epoch * steps):
+                self.context.step_done("pretrain", step - epoch * steps, steps,
+                                       {"epoch": epoch + 1, "loss": float(total) / max(count, 1)})
         total_all, count_all = all_reduce_sum([float(total), float(count)], device=self.device)
+        self.records_seen = count_all
         return total_all / max(count_all, 1)
 
     def _seed_epoch(self, epoch: int) -> torch.Generator:
@@ -190,7 +203,11 @@ class _Pretraining:
         return loss.detach()
 
     def save(self, epoch: int, history: list[dict[str, Any]]) -> None:
-        """Write the resume file after `epoch`; every rank leaves the epoch with it on disk."""
+        """Keep `epoch` as the chosen one when the context's selection says it beats the earlier epochs (writing
+        `best_path`), then write the resume file; every rank leaves the epoch with both on disk."""
+        select, checkpoints = self.context.select, self.context.checkpoints
+        if select is not None and checkpoints.best_path is not None and select.improves(history[-1], history[:-1]):
+            checkpoints.save_chosen(epoch, select.spec, select.score(history[-1]), self.encoder.state_dict())
         if self.context.checkpoints.save_last("pretrain", epoch, {
                 "history": history, "encoder": self.encoder.state_dict(), "objective": self.objective.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state()}):
@@ -268,12 +285,16 @@ def train_classifier(*, model: Classifier, store: ECGStore, train_rows: np.ndarr
     for epoch in range(start, settings.epochs):
         if best.exhausted(epoch):  # also when resuming a unit that had already stopped
             break
+        began = now(context.device)
         loss = run.train_epoch(epoch, train_rows, held)
+        trained = now(context.device)
         score = run.validate(epoch, loss, val_rows)
         record = {"epoch": epoch + 1, "loss": loss, "val_auroc": score if score > -math.inf else None}
         history.append(record)
         run.save(epoch + 1, score, record, history, best)
-        context.epoch_done("finetune", epoch + 1, settings.epochs, record)
+        context.epoch_done("finetune", epoch + 1, settings.epochs, record, {
+            "lr": run.optimizer.param_groups[0]["lr"], "seconds": now(context.device) - began,
+            "ecgs_per_s": len(train_rows) / max(trained - began, 1e-9)})
     return best.result(model, history)
 
 

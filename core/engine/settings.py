@@ -20,6 +20,7 @@ from ecgcl.engine.checkpoint import load_checkpoint, save_checkpoint
 from ecgcl.engine.device import derive_seed
 from ecgcl.engine.speed import TrainOptions, current_options
 from ecgcl.errors import EcgclError
+from ecgcl.reporting import Reporter
 
 EpochCallback = Callable[[str, int, int, dict[str, Any]], None]  # (stage, epoch, epochs, record), as Reporter.epoch
 
@@ -95,6 +96,14 @@ class Checkpoints:
                                          "epoch": epoch, **state})
         return True
 
+    def save_chosen(self, epoch: int, by: str, value: float | None, encoder_state: dict[str, torch.Tensor]) -> None:
+        """Write the pretraining epoch `--pretrain-select` chose so far (rank 0 only; when there is a `best_path`)."""
+        if self.best_path is not None:  # save_checkpoint writes on rank 0 only
+            save_checkpoint(self.best_path, {"kind": "encoder", "meta": {**self.meta, "chosen_epoch": epoch,
+                                                                         "chosen_by": by, "chosen_value": value},
+                                             "fingerprint": self.fingerprint, "epoch": epoch,
+                                             "encoder": {k: v.detach().cpu() for k, v in encoder_state.items()}})
+
     def save_best(self, epoch: int, val_auroc: float | None, model_state: dict[str, torch.Tensor]) -> None:
         """Write the best epoch's classifier (when there is a `best_path`)."""
         if self.best_path is not None:
@@ -105,12 +114,21 @@ class Checkpoints:
 @dataclass(frozen=True)
 class TrainingContext:
     """Where and how a loop runs, and who hears about it: the `device`, its `checkpoints`, the speed `options`
-    (None: the active `training_options`) and `on_epoch_end`, called after each finished epoch's checkpoint."""
+    (None: the active `training_options`), the `listener` (a `Reporter`: display, history file, trackers) that
+    hears every finished epoch of `unit` (its name, 'repeat 1 · pretrain') and every `log_every` optimizer steps,
+    and `on_epoch_end`, called after each finished epoch's checkpoint with the epoch's history record.
+    Pretraining also runs `monitors` (an `ecgcl.engine.monitoring.EpochMonitors`) and keeps the epoch `select`
+    chooses (`ecgcl.engine.selection.Selection`) in the checkpoints' `best_path`."""
 
     device: torch.device
     checkpoints: Checkpoints = field(default_factory=Checkpoints)
     options: TrainOptions | None = None
     on_epoch_end: EpochCallback | None = None
+    listener: Reporter | None = None
+    unit: str = ""
+    log_every: int = 0
+    monitors: Any = None
+    select: Any = None
 
     def prepared_options(self) -> TrainOptions:
         """The speed options of this run, with their per-run device settings applied."""
@@ -118,10 +136,23 @@ class TrainingContext:
         options.prepare(self.device)
         return options
 
-    def epoch_done(self, stage: str, epoch: int, epochs: int, record: dict[str, Any]) -> None:
-        """Tell the listener that `epoch` (1-based, of `epochs`) of `stage` finished with `record`."""
+    def epoch_done(self, stage: str, epoch: int, epochs: int, record: dict[str, Any],
+                   extras: dict[str, Any] | None = None) -> None:
+        """Tell the listeners that `epoch` (1-based, of `epochs`) of `stage` finished with `record` (its history
+        entry); the `listener` also hears `extras` (timing, learning rate) and the unit's name."""
+        if self.listener is not None:
+            self.listener.epoch(stage, epoch, epochs, {**record, **(extras or {}), "unit": self.unit})
         if self.on_epoch_end is not None:
             self.on_epoch_end(stage, epoch, epochs, record)
+
+    def step_due(self, step: int) -> bool:
+        """Whether the step just finished (1-based within the epoch) is one the listener hears (`log_every`)."""
+        return self.listener is not None and self.log_every > 0 and step % self.log_every == 0
+
+    def step_done(self, stage: str, step: int, steps: int, record: dict[str, Any]) -> None:
+        """Tell the listener about a logged step inside an epoch."""
+        if self.listener is not None:
+            self.listener.step(stage, step, steps, {**record, "unit": self.unit})
 
 
 __all__ = ["Checkpoints", "EpochCallback", "FinetuneSettings", "PretrainSettings", "TrainingContext",

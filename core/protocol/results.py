@@ -128,6 +128,20 @@ def endings_caption(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def pretraining_caption(chosen: dict[str, dict[str, Any]], collapses: Sequence[str]) -> str:
+    """Which pretraining epoch each unit kept (with --pretrain-select best:MONITOR) and where the monitors saw the
+    representation collapse, for the table caption; empty when there is nothing to say."""
+    lines = []
+    kept = {unit: c for unit, c in chosen.items() if c.get("by") and c["by"] != "last"}
+    if kept:
+        shown = "; ".join(f"{unit}: epoch {c['epoch']}" + (f" ({c['value']:.3f})" if c.get("value") is not None else "")
+                          for unit, c in kept.items())
+        lines.append(f"pretrain.pt keeps the epoch chosen by {', '.join(sorted({c['by'] for c in kept.values()}))}: "
+                     f"{shown}")
+    lines += [f"warning: representation collapsing in {note}" for note in collapses]
+    return "\n".join(lines)
+
+
 def plot_loss_curves(path: Path, pretrain_histories: dict[int, list[dict[str, Any]]],
                      rows: Sequence[dict[str, Any]]) -> Path:
     """Pretraining loss per repeat, and validation AUROC per fine-tuning epoch (largest label fraction)."""

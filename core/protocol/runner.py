@@ -50,6 +50,27 @@ class Experiment:
     aug_spec: str = "none"  # --aug, or the objective's own default when --aug is not given
     pretraining: bool = True  # whether this experiment pretrains (the objective is checked only then)
     announced: bool = False  # whether the augmentation as built was reported (once, when pretraining starts)
+    monitors: dict[str, Any] = field(default_factory=dict)  # the pretraining monitors (see `watch`)
+    selection: Any = None  # the `Selection` of --pretrain-select best:MONITOR; None keeps the last epoch
+    collapses: list[str] = field(default_factory=list)  # units whose representation collapsed, and when
+    chosen: dict[str, dict[str, Any]] = field(default_factory=dict)  # pretraining unit -> the epoch pretrain.pt keeps
+
+    def watch(self, *, labelled: bool, why_unlabelled: str = "") -> None:
+        """Resolve --monitor and --pretrain-select for this experiment (one-line errors before anything is
+        written); `labelled`: label-based monitors have validation records to score."""
+        from ecgcl.protocol.watching import resolve_monitors
+
+        two_views = bool(self.objective_component.factory_attribute("two_views"))
+        self.monitors, self.selection = resolve_monitors(self.config, self.registry, labelled=labelled,
+                                                         two_views=two_views, why_unlabelled=why_unlabelled)
+
+    def unit_name(self, unit: dict[str, Any], stage: str) -> str:
+        """How listeners and log lines name a unit: 'repeat 1/5 · labels 0.1 · supervised', 'repeat 1/5 · pretrain'."""
+        parts = [f"repeat {unit['repeat'] + 1}/{self.config.repeats}"] if "repeat" in unit and self.config.repeats > 1 \
+            else []
+        if "label_fraction" in unit and len(self.config.label_fractions) > 1:
+            parts.append(f"labels {unit['label_fraction']:g}")
+        return " · ".join([*parts, stage])
 
     @property
     def in_leads(self) -> int:
@@ -78,17 +99,14 @@ class Experiment:
                 **store_meta(self.store), **(self.lead_plan.describe() if self.lead_plan else {}), **extra}
 
     def training_context(self, checkpoints: Checkpoints,
-                         on_epoch_end: Callable[[str, int, int, dict], None] | None = None) -> TrainingContext:
+                         on_epoch_end: Callable[[str, int, int, dict], None] | None = None, *, unit: str = "",
+                         monitors=None, select=None) -> TrainingContext:
         """The training loops' `TrainingContext` on this experiment's device, writing `checkpoints`; each finished
-        epoch goes to the reporter, then to `on_epoch_end`."""
+        epoch of `unit` goes to the reporter (every --log-every steps too), then to `on_epoch_end`."""
         from ecgcl.engine.settings import TrainingContext
 
-        def report(stage, epoch, epochs, record):
-            self.reporter.epoch(stage, epoch, epochs, record)
-            if on_epoch_end is not None:
-                on_epoch_end(stage, epoch, epochs, record)
-
-        return TrainingContext(self.device, checkpoints, on_epoch_end=report)
+        return TrainingContext(self.device, checkpoints, on_epoch_end=on_epoch_end, listener=self.reporter, unit=unit,
+                               log_every=self.config.log_every, monitors=monitors, select=select)
 
     def new_encoder(self, seed: int):
         """A freshly initialised encoder; the same seed gives the same weights."""
@@ -141,7 +159,7 @@ def objective_entry(registry, spec: str):
 def resumable_settings(config: RunConfig) -> dict[str, Any]:
     """The settings saved work depends on; repeats, label fractions, methods, device and paths may change."""
     return {k: v for k, v in config.to_dict().items()
-            if k not in ("out", "device", "repeats", "label_fractions", "methods", "data", "robustness",
+            if k not in ("out", "device", "repeats", "label_fractions", "methods", "data", "robustness", "track", "log_every",
                          "robustness_extra")}
 
 
@@ -287,11 +305,14 @@ def _blaming_plugins(stage: Callable) -> Callable:
 
 @_blaming_plugins
 def run_pretraining(exp: Experiment, rows: np.ndarray, folder: Path, seed: int, *, unit: dict[str, Any],
-                    on_epoch_end=None):
-    """Pretrain a fresh encoder on `rows`; writes `pretrain.last.pt` (resume) and `pretrain.pt` (the encoder)."""
-    from ecgcl.engine.checkpoint import save_checkpoint
+                    on_epoch_end=None, split=None):
+    """Pretrain a fresh encoder on `rows`; writes `pretrain.last.pt` (resume), `pretrain.best.pt` (the epoch
+    --pretrain-select best:MONITOR keeps so far) and `pretrain.pt` (the chosen epoch's encoder). The experiment's
+    monitors run on fixed samples of `rows` and, with a labelled `split`, of its training and validation records."""
+    from ecgcl.engine.checkpoint import load_checkpoint, save_checkpoint
     from ecgcl.engine.device import derive_seed
     from ecgcl.engine.loops import pretrain
+    from ecgcl.engine.selection import last_epoch
     from ecgcl.engine.settings import Checkpoints, PretrainSettings
 
     c = exp.config
@@ -303,18 +324,74 @@ def run_pretraining(exp: Experiment, rows: np.ndarray, folder: Path, seed: int, 
     if not exp.announced and len(exp.augmentation):  # every option, the runtime-provided ones (fs, ...) too
         exp.reporter.message(f"objective {c.objective}; augmentation as built: {exp.augmentation.describe()}")
         exp.announced = True
-    exp.reporter.stage(f"{_label(unit)}pretrain ({len(rows)} records)", c.pretrain_epochs)
+    name = exp.unit_name(unit, "pretrain")
+    exp.reporter.stage(f"{name} ({len(rows)} records)", c.pretrain_epochs)
     settings = PretrainSettings(epochs=c.pretrain_epochs, batch_size=c.batch_size, lr=c.lr,
                                 weight_decay=c.weight_decay, seed=derive_seed(seed, "pretrain"), window=exp.window,
                                 representation=c.input)
-    context = exp.training_context(Checkpoints(last_path=folder / "pretrain.last.pt", meta=meta,
-                                               fingerprint=exp.fingerprint(stage="pretrain", **unit)), on_epoch_end)
+    best_path = folder / "pretrain.best.pt" if exp.selection is not None else None
+    checkpoints = Checkpoints(last_path=folder / "pretrain.last.pt", best_path=best_path, meta=meta,
+                              fingerprint=exp.fingerprint(stage="pretrain", **unit))
+    context = exp.training_context(checkpoints, _collapse_watch(exp, name, encoder, on_epoch_end), unit=name,
+                                   monitors=epoch_monitors(exp, rows, split, seed), select=exp.selection)
     with labelled(_label(unit)):
         history = pretrain(encoder=encoder, objective=objective, store=exp.store, rows=rows, settings=settings,
                            context=context)
+    chosen = exp.selection.chosen(history) if exp.selection is not None else last_epoch(history)
+    if best_path is not None and chosen["by"] == exp.selection.spec and chosen["epoch"] != history[-1]["epoch"]:
+        encoder.load_state_dict(load_checkpoint(best_path)["encoder"])
+    meta = {**meta, "chosen_epoch": chosen["epoch"], "chosen_by": chosen["by"], "chosen_value": chosen["value"]}
     save_checkpoint(folder / "pretrain.pt", {"kind": "encoder", "meta": meta, "history": history,
                                              "encoder": encoder.state_dict()})
+    exp.chosen[name] = chosen
+    if chosen["by"] != "last":
+        exp.reporter.message(f"{name}: pretrain.pt keeps epoch {chosen['epoch']} of {len(history)} ({chosen['by']}"
+                             + (f" = {chosen['value']:.4f})" if chosen["value"] is not None else ")"))
     return encoder, history
+
+
+def epoch_monitors(exp: Experiment, rows: np.ndarray, split, seed: int):
+    """The `EpochMonitors` of a pretraining on `rows` (None without monitors): fixed samples of the pool and,
+    where the task has labels and `split` is given, of the split's training and validation records."""
+    from ecgcl.engine.device import derive_seed
+    from ecgcl.config import parse_every
+    from ecgcl.engine.monitoring import EpochMonitors, MonitorRecords, auto_every
+
+    if not exp.monitors:
+        return None
+    sample_seed = derive_seed(seed, "monitor") % 2**31
+    labelled = split is not None and exp.targets is not None
+    records = MonitorRecords.draw(rows, sample_seed, train=split.train if labelled else None,
+                                  val=split.val if labelled else None, targets=exp.targets if labelled else None)
+    every = parse_every(exp.config.monitor_every)
+    if every is None:
+        every = auto_every(records, len(rows))
+        exp.reporter.message(f"monitors {', '.join(exp.monitors)} every {every} epoch{'s' if every > 1 else ''} "
+                             "(--monitor-every auto: about 10% of pretraining time) and after the last")
+    return EpochMonitors(exp.monitors, records, store=exp.store, every=every, window=exp.window,
+                         representation=exp.config.input, batch_size=exp.config.batch_size, device=exp.device,
+                         augmentation=exp.augmentation, seed=sample_seed)
+
+
+def _collapse_watch(exp: Experiment, name: str, encoder, then=None):
+    """An epoch callback that warns once per unit when the monitors show a collapsing representation (and keeps
+    the note for the table caption), then calls `then`."""
+    from ecgcl.engine.monitoring import collapse_note
+
+    warned, ranks = [], []
+
+    def watch(stage, epoch, epochs, record):
+        note = collapse_note(record, int(encoder.embed_dim), ranks[-1] if ranks else None)
+        if "rankme" in record:
+            ranks.append(record["rankme"])
+        if note and not warned:
+            warned.append(note)
+            exp.collapses.append(f"{name}, epoch {epoch}: {note}")
+            exp.reporter.warning(f"{name} · epoch {epoch}: the representation is collapsing: {note}")
+        if then is not None:
+            then(stage, epoch, epochs, record)
+
+    return watch
 
 
 def draw_repeat_split(exp: Experiment, repeat: int):
@@ -402,14 +479,16 @@ def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, 
                        softmax=exp.targets.multiclass, lead_adapter=plan.adapter() if plan is not None else None)
     mode = declared(method).mode
     stem = folder / method
-    exp.reporter.stage(f"{_label(unit)}({len(train_rows)} train records)", 1 if mode == "linear" else c.finetune_epochs)
+    exp.reporter.stage(f"{exp.unit_name(unit, method)} ({len(train_rows)} train records)",
+                       1 if mode == "linear" else c.finetune_epochs)
     record_ids = exp.store.metadata["record_id"].astype(str).to_numpy()
     meta = exp.meta(stage="classifier", mode=mode, train_records=int(len(train_rows)),
                     test_record_ids=record_ids[test_rows].tolist(), **unit)
     data = {"model": model, "store": exp.store, "train_rows": train_rows, "val_rows": val_rows, "y": exp.targets.y}
     with labelled(_label(unit)):
         if mode == "linear":
-            fit = fit_probe(**data, batch_size=c.batch_size, context=exp.training_context(Checkpoints(), on_epoch_end))
+            fit = fit_probe(**data, batch_size=c.batch_size, context=exp.training_context(
+                Checkpoints(), on_epoch_end, unit=exp.unit_name(unit, method)))
             if fit["stopped"] == "max_iter":
                 exp.reporter.message(f"{_label(unit)}the probe hit its iteration limit at C={fit['probe']['c']:g} "
                                      f"({fit['probe']['iterations']} solver iterations); its numbers are not converged")
@@ -418,7 +497,8 @@ def run_finetuning(exp: Experiment, *, method: str, encoder_state: dict | None, 
                                         lr=c.finetune_lr, weight_decay=c.weight_decay, seed=derive_seed(seed, method))
             checkpoints = Checkpoints(last_path=stem.with_suffix(".last.pt"), best_path=stem.with_suffix(".best.pt"),
                                       meta=meta, fingerprint=exp.fingerprint(stage="classifier", **unit))
-            fit = train_classifier(**data, settings=settings, context=exp.training_context(checkpoints, on_epoch_end))
+            fit = train_classifier(**data, settings=settings, context=exp.training_context(
+                checkpoints, on_epoch_end, unit=exp.unit_name(unit, method)))
     exp.reporter.finished(ending_note(training_summary(fit)))
     threshold = best_f1_thresholds(exp.targets.y[val_rows], predict(model, exp.store, val_rows,
                                                                     batch_size=c.batch_size, device=exp.device))
@@ -465,6 +545,8 @@ class ProtocolResult:
     recipe: str = ""  # the pretraining recipe: objective, augmentation, encoder
     robustness: list[dict[str, Any]] | None = None  # the robustness summary, with --robustness
     robustness_skipped: list[str] = field(default_factory=list)
+    collapses: list[str] = field(default_factory=list)  # pretraining units whose representation collapsed
+    chosen: dict[str, dict[str, Any]] = field(default_factory=dict)  # pretraining unit -> the epoch pretrain.pt keeps
 
 
 @locks_results_folder
@@ -481,21 +563,30 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
     from ecgcl.split_spec import parse_split
 
     from ecgcl.engine.guards import check_pretraining_batch_size
+    from ecgcl.protocol.curves import CURVES_FILE, plot_training_curves, run_artifacts
+    from ecgcl.protocol.watching import HISTORY_FILE, build_trackers, read_history, run_listeners
 
     config.check_methods()
     needs_pretraining = config.needs_pretraining
     if needs_pretraining:
         check_pretraining_batch_size(config.batch_size)
     exp = prepare(config, registry=registry, reporter=reporter, pretraining=needs_pretraining)
+    if needs_pretraining:
+        exp.watch(labelled=True)
+    trackers = build_trackers(config, exp.registry)
     strategy = parse_split(config.split, config.val_folds, config.test_folds)
     out = Path(config.out)
     if overwrite and (out / "repeats").exists():
         shutil.rmtree(out / "repeats")
+    if overwrite:
+        (out / HISTORY_FILE).unlink(missing_ok=True)
     if not overwrite:
         check_results_folder(out, config)
     make_folders(out, "results folder", kept=KEPT)
     with writing(out / "config.json", "run configuration", kept=KEPT):  # RunConfig.save writes the file itself
         config.save(out)
+    exp.reporter = run_listeners(exp.reporter, out, trackers)
+    exp.reporter.run_started(out, config.to_dict())
     store, targets = exp.store, exp.targets
     codes, key = store.group_codes, targets.stratify_key()  # patients joined by duplicate records
     rows: list[dict[str, Any]] = []
@@ -522,10 +613,13 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
                     _fingerprint_of(folder / "pretrain.last.pt") == exp.fingerprint(stage="pretrain", **unit):
                 saved = load_checkpoint(done)
                 encoder_state, pretrain_histories[repeat] = saved["encoder"], saved["history"]
+                exp.chosen[exp.unit_name(unit, "pretrain")] = {
+                    "epoch": saved["meta"].get("chosen_epoch", len(saved["history"])),
+                    "by": saved["meta"].get("chosen_by", "last"), "value": saved["meta"].get("chosen_value")}
                 exp.reporter.message(f"repeat {repeat + 1}: pretraining already finished, reusing {done}")
             else:
                 encoder, pretrain_histories[repeat] = run_pretraining(exp, pool, folder, seed, unit=unit,
-                                                                      on_epoch_end=on_epoch_end)
+                                                                      on_epoch_end=on_epoch_end, split=split)
                 encoder_state = {k: v.detach().cpu() for k, v in encoder.state_dict().items()}
         for fraction in config.label_fractions:
             train_rows = label_fraction_subset(split.train, codes, key, fraction, seed)
@@ -551,13 +645,18 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
                 rows.append(row)
                 if config.robustness:
                     robustness_rows += unit_robustness(exp, row, split.test, sub)
-    summary = [{**row, "objective": config.objective} for row in summarise(rows)]  # which pretraining, in the file
+    kept = {"pretrain_select": config.pretrain_select,
+            "pretrain_chosen_epochs": [m["epoch"] for m in exp.chosen.values()]} if needs_pretraining else {}
+    summary = [{**row, "objective": config.objective, **(kept if declared(row["method"]).pretrained else {})}
+               for row in summarise(rows)]  # which pretraining (and which of its epochs), in the file
     write_tables(out, rows, summary)
     plot_loss_curves(out / "loss_curves.png", pretrain_histories, rows)
     plot_label_efficiency(out / "label_efficiency.png", summary)
+    plot_training_curves(out / CURVES_FILE, read_history(out), exp.chosen)
     recipe = (f"pretraining: objective {config.objective}, aug {exp.aug_spec}, encoder {config.encoder}"
               if needs_pretraining else f"encoder {config.encoder} (no pretraining)")
-    result = ProtocolResult(rows, summary, out, strategy.describe(), recipe)
+    result = ProtocolResult(rows, summary, out, strategy.describe(), recipe, collapses=list(exp.collapses),
+                            chosen=dict(exp.chosen))
     if config.robustness:
         from ecgcl.robustness.conditions import robustness_grid
         from ecgcl.robustness.report import summarise_robustness, write_robustness
@@ -566,6 +665,7 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
         result.robustness = summarise_robustness(robustness_rows)
         result.robustness_skipped = skipped
         write_robustness(out, robustness_rows, result.robustness, skipped=skipped, seed=config.seed)
+    exp.reporter.run_finished(run_artifacts(out))
     return result
 
 

@@ -46,6 +46,8 @@ class PretrainingRun:
     backend: str
     device: Any
     notes: list[str] = field(default_factory=list)
+    chosen: dict[str, Any] | None = None  # the epoch pretrain.pt keeps: {epoch, by, value}
+    collapses: list[str] = field(default_factory=list)  # when the monitors saw the representation collapse
 
 
 def check_pretrain_config(config: RunConfig) -> None:
@@ -75,7 +77,9 @@ def pretrain_once(config: RunConfig, *, all_records: bool = False, overwrite: bo
     from ecgcl.engine.speed import TrainOptions, training_options
     from ecgcl.files import make_folders, writing
     from ecgcl.protocol.runner import finetune_split, prepare, run_pretraining
+    from ecgcl.protocol.curves import CURVES_FILE, plot_training_curves, run_artifacts
     from ecgcl.protocol.splits import pretraining_pool
+    from ecgcl.protocol.watching import HISTORY_FILE, build_trackers, read_history, run_listeners
 
     check_pretrain_config(config)
     out = Path(config.out)
@@ -85,21 +89,41 @@ def pretrain_once(config: RunConfig, *, all_records: bool = False, overwrite: bo
         with reporting as reporter:
             exp = prepare(config, registry=registry, reporter=reporter, need_labels=False)
             exp.device = session.device
-            pool = np.arange(len(exp.store)) if all_records or exp.targets is None else \
-                pretraining_pool(exp.store.group_codes, finetune_split(exp))
+            held_out = not all_records and exp.targets is not None
+            exp.watch(labelled=held_out, why_unlabelled=_why_unlabelled(config, exp, all_records))
+            trackers = build_trackers(config, exp.registry) if session.is_main else []
+            split = finetune_split(exp) if held_out else None
+            pool = np.arange(len(exp.store)) if split is None else pretraining_pool(exp.store.group_codes, split)
             if session.is_main:
                 if overwrite:
                     discard_unfinished(out)
+                    (out / HISTORY_FILE).unlink(missing_ok=True)
                 make_folders(out, "results folder", kept=KEPT)
                 with writing(out / "config.json", "run configuration", kept=KEPT):  # RunConfig.save writes it
                     config.save(out)
+                exp.reporter = run_listeners(exp.reporter, out, trackers)
+                exp.reporter.run_started(out, config.to_dict())
+                if split is not None and exp.monitors:
+                    exp.reporter.message(f"monitors {', '.join(exp.monitors)}: {len(split.val)} validation records "
+                                         f"of task {config.task} held out by patient (pretraining never sees them)")
             barrier()  # no rank looks for a resume file before rank 0 has discarded stale ones
             seed_everything(config.seed)
             with training_options(options or TrainOptions()):
-                _, history = run_pretraining(exp, pool, out, config.seed, unit={})
+                _, history = run_pretraining(exp, pool, out, config.seed, unit={}, split=split)
+            if session.is_main:
+                plot_training_curves(out / CURVES_FILE, read_history(out), exp.chosen)
+                exp.reporter.run_finished(run_artifacts(out))
             barrier()
         return PretrainingRun(history, out / "pretrain.pt", session.is_main, session.world_size, session.backend,
-                              session.device)
+                              session.device, chosen=next(iter(exp.chosen.values()), None),
+                              collapses=list(exp.collapses))
+
+
+def _why_unlabelled(config: RunConfig, exp, all_records: bool) -> str:
+    """Why `ecgcl pretrain` has no validation records for label-based monitors."""
+    if all_records:
+        return "--all-records pretrains on every record, so none is held out for validation"
+    return f"store {exp.store.path} has no labels for --task {config.task}"
 
 
 def checkpoint_model(checkpoint: str, given: dict[str, Any], registry=None) -> tuple[dict[str, Any], dict[str, Any]]:

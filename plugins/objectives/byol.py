@@ -38,6 +38,7 @@ class BYOL(Objective):
 
     takes_loss = False
     default_aug = "permute+noise"
+    two_views = True
 
     def __init__(self, encoder: nn.Module, embed_dim: int, augmentation, projection_dim: int = 64,
                  hidden_dim: int | None = None, momentum: float = 0.996, batch_norm: bool = True) -> None:

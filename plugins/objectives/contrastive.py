@@ -20,6 +20,7 @@ class Contrastive(Objective):
 
     takes_loss = True
     default_aug = "permute+noise"  # --aug when not given
+    two_views = True
 
     def __init__(self, embed_dim: int, augmentation, loss, projection_dim: int = 64) -> None:
         super().__init__()

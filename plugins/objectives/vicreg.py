@@ -59,6 +59,7 @@ class VICReg(Objective):
 
     takes_loss = False
     default_aug = "permute+noise"
+    two_views = True
 
     def __init__(self, embed_dim: int, augmentation, expander_dim: int | None = None, sim_weight: float = 25.0,
                  var_weight: float = 25.0, cov_weight: float = 1.0, batch_norm: bool = True) -> None:

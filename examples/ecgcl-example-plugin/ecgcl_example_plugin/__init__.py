@@ -1,7 +1,8 @@
 """An example ecgcl plugin: the module itself is the pluggy plugin, found through the `ecgcl` entry point.
 
-Besides the components below it adds a reader (`csv_reader`: one CSV per record) and a command
-(`commands`: `ecgcl store-summary STORE`).
+Besides the components below it adds a reader (`csv_reader`: one CSV per record), a pretraining monitor
+(`monitors`: `embedding_norm`), an experiment tracker (`trackers`: `csv_log`) and a command (`commands`:
+`ecgcl store-summary STORE`).
 
 The augmentation and the encoder work in physical units and take the store's sampling rate from the runtime: a
 factory parameter named `fs` (likewise `leads`, `length`, `in_leads`, `device`) is filled by ecgcl, never by the
@@ -157,6 +158,20 @@ def register_readers(registry):
     from ecgcl_example_plugin.csv_reader import CsvLeadsReader
 
     registry.add("csv_leads", CsvLeadsReader, kind="reader")
+
+
+@ecgcl.hookimpl
+def register_monitors(registry):
+    from ecgcl_example_plugin.monitors import EmbeddingNorm
+
+    registry.add("embedding_norm", EmbeddingNorm, kind="monitor")
+
+
+@ecgcl.hookimpl
+def register_trackers(registry):
+    from ecgcl_example_plugin.trackers import CsvLog
+
+    registry.add("csv_log", CsvLog, kind="tracker")
 
 
 @ecgcl.hookimpl

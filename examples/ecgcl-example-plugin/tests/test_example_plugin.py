@@ -24,6 +24,8 @@ def test_registers_one_augmentation_one_encoder_one_task_and_one_objective():
     assert registry.names("task") == ["age_at_least"]
     assert registry.names("objective") == ["simsiam"]
     assert registry.names("reader") == ["csv_leads"]
+    assert registry.names("monitor") == ["embedding_norm"]
+    assert registry.names("tracker") == ["csv_log"]
 
 
 def _write_csv(path, signal, header="I,II,V1 [mV]", rate_line="# fs=250\n"):
@@ -134,3 +136,84 @@ def test_simsiam_trains_an_encoder_on_real_records():
         optimizer.step()
         losses.append(loss.item())
     assert all(-1.0 <= value <= 1.0 for value in losses) and losses[-1] < losses[0], losses
+
+
+def _monitor_inputs(vectors, pool):
+    """A `MonitorInputs` whose `embed(rows)` returns rows of `vectors` and records which rows were asked for."""
+    import numpy as np
+
+    from ecgcl.engine.monitoring import MonitorInputs
+
+    asked = []
+
+    def embed(rows):
+        asked.append(np.asarray(rows).copy())
+        return vectors[np.asarray(rows)]
+
+    return MonitorInputs(embed=embed, pool=np.asarray(pool), embed_dim=vectors.shape[1]), asked
+
+
+def test_embedding_norm_is_the_mean_l2_norm_of_the_first_max_records_of_the_pool():
+    import numpy as np
+
+    vectors = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32)
+    pool = np.arange(3, 40, 2)  # 19 rows
+    inputs, asked = _monitor_inputs(vectors, pool)
+    monitor = make_registry().create("monitor", "embedding_norm", max_records=5)
+    figures = monitor(inputs)
+    assert list(figures) == ["embedding_norm"]
+    assert asked[0].tolist() == pool[:5].tolist()
+    expected = np.mean([np.sqrt(np.sum(vectors[r].astype(np.float64) ** 2)) for r in pool[:5]])
+    assert figures["embedding_norm"] == pytest.approx(expected, rel=1e-6)
+    whole = make_registry().create("monitor", "embedding_norm")(_monitor_inputs(vectors, pool)[0])
+    assert whole["embedding_norm"] == pytest.approx(np.linalg.norm(vectors[pool], axis=1).mean(), rel=1e-6)
+    assert (monitor.name, monitor.primary, monitor.needs_labels, monitor.higher_is_better) == (
+        "embedding_norm", "embedding_norm", False, True)
+
+
+def test_embedding_norm_scales_with_the_embeddings_and_is_nan_on_an_empty_pool():
+    import numpy as np
+
+    vectors = np.random.default_rng(1).normal(size=(10, 4))
+    monitor = make_registry().create("monitor", "embedding_norm")
+    base = monitor(_monitor_inputs(vectors, np.arange(10))[0])["embedding_norm"]
+    assert monitor(_monitor_inputs(3 * vectors, np.arange(10))[0])["embedding_norm"] == pytest.approx(3 * base)
+    assert np.isnan(monitor(_monitor_inputs(vectors, np.empty(0, dtype=np.int64))[0])["embedding_norm"])
+    with pytest.raises(EcgclError, match="embedding_norm: max_records must be a positive integer"):
+        make_registry().create("monitor", "embedding_norm", max_records=0)
+
+
+def test_csv_log_writes_nothing_on_start_then_one_row_per_figure_and_artifact(tmp_path):
+    import pandas as pd
+
+    tracker = make_registry().create("tracker", "csv_log")
+    tracker.start(tmp_path, {"objective": "contrastive"})
+    assert list(tmp_path.iterdir()) == []
+    tracker.log("pretrain", 1, {"loss": 5.25, "rankme": 3.5})
+    tracker.log("pretrain", 2, {"loss": 4.75})
+    tracker.unit_finished("pretrain")
+    tracker.log("repeat 1 · finetune", 1, {"val_loss": float("nan")})
+    (tmp_path / "config.json").write_text("{}")
+    tracker.finish([tmp_path / "config.json", tmp_path / "summary.json"])
+    text = (tmp_path / "tracked.csv").read_text(encoding="utf-8")
+    assert text.splitlines()[0] == "unit,step,figure,value" and text.count("unit,step") == 1
+    table = pd.read_csv(tmp_path / "tracked.csv", dtype={"unit": str, "figure": str})
+    assert table.iloc[:3][["unit", "step", "figure", "value"]].values.tolist() == [
+        ["pretrain", 1, "loss", 5.25], ["pretrain", 1, "rankme", 3.5], ["pretrain", 2, "loss", 4.75]]
+    assert table.iloc[3]["unit"] == "repeat 1 · finetune" and pd.isna(table.iloc[3]["value"])
+    artifacts = table[table["unit"] == "artifact"]
+    assert artifacts["figure"].tolist() == ["config.json", "summary.json"]
+    assert artifacts["step"].isna().all() and artifacts["value"].isna().all()
+
+
+def test_csv_log_appends_to_an_existing_file_and_takes_its_file_name(tmp_path):
+    import pandas as pd
+
+    for step in (1, 2):  # two runs into one folder (a resumed run): one header, both runs' rows
+        tracker = make_registry().create("tracker", "csv_log", file="figures.csv")
+        tracker.start(tmp_path, {})
+        tracker.log("pretrain", step, {"loss": float(step)})
+    table = pd.read_csv(tmp_path / "figures.csv")
+    assert table["step"].tolist() == [1, 2] and table["value"].tolist() == [1.0, 2.0]
+    with pytest.raises(EcgclError, match="csv_log: file must be a plain file name"):
+        make_registry().create("tracker", "csv_log", file="../elsewhere.csv")
