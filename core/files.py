@@ -145,3 +145,16 @@ def save_figure(path: str | os.PathLike, fig, *, what: str = "plot", dpi: int = 
     """Save the matplotlib figure `fig` to `path` (its format from the suffix) through `atomic_write`."""
     suffix = Path(path).suffix.lstrip(".") or None
     return atomic_write(path, lambda handle: fig.savefig(handle, format=suffix, dpi=dpi), what=what)
+
+
+def finish_figure(path: str | os.PathLike, fig, *, what: str = "plot", dpi: int = 110, layout: bool = True) -> Path:
+    """Lay out `fig` (tight layout, unless `layout` is False: a figure laid out already), save it with
+    `save_figure` and close it (also when saving fails), so no figure stays open."""
+    import matplotlib.pyplot as plt
+
+    try:
+        if layout:
+            fig.tight_layout()
+        return save_figure(path, fig, what=what, dpi=dpi)
+    finally:
+        plt.close(fig)

@@ -23,7 +23,7 @@ from ecgcl.engine.checkpoint import load_checkpoint, save_checkpoint
 TINY = ["--aug", "none", "--encoder", "cnn", "--encoder-arg", "width=8", "--encoder-arg", "depth=1",
         "--encoder-arg", "norm=group", "--encoder-arg", "dropout=0", "--embed-dim", "16", "--projection-dim", "16",
         "--batch-size", "16", "--device", "cpu", "--seed", "3"]
-WRITTEN = {"config.json", "pretrain.last.pt", "pretrain.pt"}
+WRITTEN = {"config.json", "pretrain.last.pt", "pretrain.pt", "history.jsonl", "training_curves.png"}
 
 
 def _single(store: Path, out: Path, epochs: int) -> None:
@@ -82,6 +82,10 @@ def test_two_ranks_match_one_process_and_only_rank_0_writes(tiny_store, referenc
     assert not list(tmp_path.glob("**/*rank*")) and not list(tmp_path.glob("**/*.log"))
     assert result.stdout.count("pretrained cnn for 2 epochs on 2 processes (gloo)") == 1  # rank 0 alone reports
     assert result.stdout.count("throughput:") == 1
+    for epoch in (1, 2):  # one plain line per epoch (output is not a terminal), from rank 0 only
+        assert sum(line.startswith(f"pretrain · epoch {epoch}/2") for line in result.stdout.splitlines()) == 1
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2] and "knn" in history[-1]
     first = load_checkpoint(out / "pretrain.last.pt")
     assert first["epoch"] == 2 and first["meta"]["encoder_args"]["norm"] == "group"
 

@@ -252,3 +252,33 @@ def test_best_knn_needs_labels_on_an_unlabelled_store(tmp_path, tiny_store):
     assert auto.exit_code == 0, auto.output
     line = next(l for l in auto.output.splitlines() if l.startswith("pretrain · epoch 1/1"))
     assert "rankme" in line and "knn" not in line  # the label-free default on an unlabelled archive
+
+
+def test_run_tracks_every_unit_to_tensorboard_and_mlflow(tiny_store, tmp_path):
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("mlflow")
+    from mlflow import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["run", "--data", str(tiny_store), "--out", str(out), *SMALL, "--repeats", "1",
+                                      "--pretrain-epochs", "2", "--finetune-epochs", "2", "--monitor-every", "1",
+                                      "--methods", "pretrained_finetune,random_linear", "--track", "tensorboard,mlflow"])
+    assert result.exit_code == 0, result.output
+    units = {"pretrain": 2, "pretrained_finetune": 2, "random_linear": 1}
+    for unit, epochs in units.items():
+        events = EventAccumulator(str(out / "tensorboard" / unit))
+        events.Reload()
+        assert [e.step for e in events.Scalars("loss" if unit != "random_linear" else "val_auroc")] == \
+            list(range(1, epochs + 1)), unit
+    client = MlflowClient(tracking_uri=f"sqlite:///{(out / 'mlflow.db').resolve()}")
+    experiment = client.get_experiment_by_name("ecgcl")
+    runs = client.search_runs([experiment.experiment_id])
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert set(children) == set(units)
+    knn = client.get_metric_history(children["pretrain"].info.run_id, "knn")
+    assert [m.step for m in knn] == [1, 2]
+    assert parent.data.params["pretrain_select"] == "last"
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"summary.json", "config.json", "training_curves.png", "history.jsonl"} <= artifacts

@@ -38,7 +38,7 @@ def plot_training_curves(path: Path, records: Sequence[dict[str, Any]], chosen: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ecgcl.files import save_figure
+    from ecgcl.files import finish_figure
 
     lines: dict[tuple[str, str], dict[str, list[tuple[int, float]]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
@@ -66,12 +66,7 @@ def plot_training_curves(path: Path, records: Sequence[dict[str, Any]], chosen: 
     marked = sorted({m["by"] for m in chosen.values() if m.get("by") and m["by"] != "last"})
     if marked:
         fig.suptitle(f"* the pretraining epoch kept ({', '.join(marked)})", fontsize=9)
-    fig.tight_layout()
-    try:
-        save_figure(path, fig)
-    finally:
-        plt.close(fig)
-    return path
+    return finish_figure(path, fig)
 
 
 def run_artifacts(out: Path) -> list[Path]:

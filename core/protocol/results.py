@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from ecgcl.files import save_figure, write_csv, write_json
+from ecgcl.files import finish_figure, write_csv, write_json
 from ecgcl.methods import COMPARISONS, METHOD_TABLE, short_label
 from ecgcl.metrics import BOUNDED_METRICS, METRIC_NAMES, mean_ci, shown_interval
 
@@ -169,12 +169,7 @@ def plot_loss_curves(path: Path, pretrain_histories: dict[int, list[dict[str, An
     right.set(title=f"End-to-end training (label fraction {largest:g})", xlabel="epoch", ylabel="validation AUROC")
     if right.get_legend_handles_labels()[0]:
         right.legend(fontsize=8)
-    fig.tight_layout()
-    try:
-        save_figure(path, fig)
-    finally:
-        plt.close(fig)
-    return path
+    return finish_figure(path, fig)
 
 
 def _number(value: Any) -> float:
@@ -374,10 +369,4 @@ def plot_label_efficiency(path: Path, summary: Sequence[dict[str, Any]], metric:
     (summary.json / summary.csv) keeps the raw intervals.
     """
     fig = label_efficiency_figure(summary, metric)  # selects the Agg backend before pyplot is imported
-    import matplotlib.pyplot as plt
-
-    try:
-        save_figure(path, fig)
-    finally:
-        plt.close(fig)
-    return path
+    return finish_figure(path, fig, layout=False)

@@ -106,12 +106,16 @@ def run_grid(config: RunConfig, *, registry=None, reporter=None, overwrite: bool
     grid folder's lock; each cell's run holds its own folder's)."""
     from ecgcl.files import make_folders, write_json, writing
     from ecgcl.protocol.runner import Reporter, prepare, run_protocol
+    from ecgcl.protocol.watching import build_trackers
 
     reporter = reporter or Reporter()
     out = Path(config.out)
     cells = grid_cells(config)
     for cell in cells:  # every name and option checked before hours of training
-        prepare(cell.config, registry=registry, reporter=reporter, pretraining=cell.config.needs_pretraining)
+        checked = prepare(cell.config, registry=registry, reporter=reporter, pretraining=cell.config.needs_pretraining)
+        if cell.config.needs_pretraining:
+            checked.watch(labelled=True)  # monitors that suit the cell's objective, --pretrain-select
+    build_trackers(config, checked.registry)
     if not overwrite:
         check_grid_folder(out, config)
     make_folders(out, "results folder")
@@ -178,7 +182,7 @@ def plot_grid(path: Path, rows: list[dict[str, Any]], settings: list[str], encod
     import numpy as np
     from matplotlib.patches import Rectangle
 
-    from ecgcl.files import save_figure
+    from ecgcl.files import finish_figure
     from ecgcl.methods import short_label
 
     largest = max(r["label_fraction"] for r in rows)
@@ -204,9 +208,4 @@ def plot_grid(path: Path, rows: list[dict[str, Any]], settings: list[str], encod
         ax.set_title(f"{short_label(method)}: test {GRID_METRIC.upper()}", fontsize=9)
         fig.colorbar(image, ax=ax, fraction=0.046)
     fig.suptitle(f"Grid, label fraction {largest:g}: mean [95% CI] over repeats (framed: best cell)", fontsize=10)
-    fig.tight_layout()
-    try:
-        save_figure(path, fig)
-    finally:
-        plt.close(fig)
-    return path
+    return finish_figure(path, fig)

@@ -105,7 +105,7 @@ def plot_robustness(path: Path, summary: Sequence[dict[str, Any]], metric: str =
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ecgcl.files import save_figure
+    from ecgcl.files import finish_figure
 
     series = robustness_series(summary, metric)
     families = [f for f in FAMILIES if any(r["family"] == f for r in summary)]
@@ -131,12 +131,7 @@ def plot_robustness(path: Path, summary: Sequence[dict[str, Any]], metric: str =
     axes[0][0].legend(fontsize=7)
     fig.suptitle(f"Robustness: test {metric.upper()} per condition (mean, 95% CI over repeats; dashed: clean)",
                  fontsize=10)
-    fig.tight_layout()
-    try:
-        save_figure(path, fig)
-    finally:
-        plt.close(fig)
-    return path
+    return finish_figure(path, fig)
 
 
 def evaluation_robustness(evaluation, *, extra: Sequence[str] = (), seed: int = 0,
