@@ -116,7 +116,10 @@ class PlainReporter(Reporter):
 
 
 class PlainIngestReporter(Reporter):
-    """`ecgcl ingest` in a batch job: one line when it starts and one per 10% of the records."""
+    """`ecgcl ingest` in a batch job: one line when it starts and one per 10% of the records, from `QUIET_BELOW`
+    records on (a smaller ingest takes seconds, and its summary table says the rest)."""
+
+    QUIET_BELOW = 100
 
     def __init__(self, console) -> None:
         self.console, self.total, self.next_tenth, self.description = console, 0, 1, ""
@@ -129,10 +132,11 @@ class PlainIngestReporter(Reporter):
 
     def stage(self, description: str, total: int) -> None:
         self.total, self.next_tenth, self.description = total, 1, description
-        self.console.print(f"{description}: {total:,} records", markup=False, highlight=False)
+        if total >= self.QUIET_BELOW:
+            self.console.print(f"{description}: {total:,} records", markup=False, highlight=False)
 
     def advance(self, completed: int, info: dict[str, Any]) -> None:
-        if not self.total or completed * 10 < self.next_tenth * self.total:
+        if self.total < self.QUIET_BELOW or completed * 10 < self.next_tenth * self.total:
             return
         self.next_tenth = completed * 10 // self.total + 1
         rate = f"  {info['rate']:,.0f} rec/s" if "rate" in info else ""

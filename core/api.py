@@ -47,11 +47,13 @@ class RunResult:
 
 @dataclass
 class PretrainResult:
-    """What `ecgcl.pretrain` wrote: the encoder checkpoint and the loss per epoch."""
+    """What `ecgcl.pretrain` wrote: the encoder checkpoint, the loss and monitor figures per epoch, and which epoch
+    the checkpoint keeps (`chosen`: epoch, by, value)."""
 
     checkpoint: Path
     history: pd.DataFrame
     out: Path
+    chosen: dict[str, Any] | None = None
 
 
 def load_encoder(path_or_id: str | os.PathLike) -> PretrainedEncoder:
@@ -101,7 +103,8 @@ def pretrain(*, reporter: Reporter | None = None, all_records: bool = False, ove
 
     result = pretrain_once(run_config(**options), all_records=all_records, overwrite=overwrite,
                            progress=(lambda: nullcontext(reporter)) if reporter is not None else None)
-    return PretrainResult(Path(result.checkpoint), pd.DataFrame(result.history), Path(result.checkpoint).parent)
+    return PretrainResult(Path(result.checkpoint), pd.DataFrame(result.history), Path(result.checkpoint).parent,
+                          result.chosen)
 
 
 def run(*, reporter: Reporter | None = None, overwrite: bool = False, **options: Any) -> RunResult:
@@ -120,6 +123,18 @@ def run(*, reporter: Reporter | None = None, overwrite: bool = False, **options:
     files = {p.name: p for p in out.iterdir() if p.is_file() and not p.name.startswith(".")}
     return RunResult(out, pd.DataFrame(result.summary), pd.DataFrame([{k: v for k, v in r.items() if k != "history"}
                                                                       for r in result.rows]), files, result)
+
+
+def tune(space: dict[str, Any], *, trials: int, reporter: Reporter | None = None, storage: str | None = None,
+         study_name: str | None = None, score: str = "knn", pruner: Any = "median", **options: Any):
+    """Search `space` (the `[space]` table of `ecgcl tune`, as a dict) around the run options `options` with
+    `trials` more Optuna trials, each scored on validation records only; `out=` the tuning folder. `pruner` is
+    median, hyperband, none or an `optuna.pruners.BasePruner`. Returns a `ecgcl.tune.TuneResult`."""
+    from ecgcl.tune import tune as _tune
+
+    config = run_config(**options)
+    return _tune(config, space, trials=trials, storage=storage, study_name=study_name, score=score, pruner=pruner,
+                 out=config.out, reporter=reporter)
 
 
 def list_components(kind: str | None = None) -> list[dict[str, Any]]:

@@ -19,10 +19,12 @@ def test_no_imports_of_the_folder_names():
     assert offenders == [], f"import ecgcl.* instead of the folder names in: {offenders}"
 
 
-def test_cli_help_does_not_import_torch():
-    code = "import sys; from ecgcl.cli.main import cli; print('torch' in sys.modules)"
+def test_cli_help_does_not_import_torch_pandas_or_numpy():
+    """`ecgcl --help` stays fast: the heavy libraries load when a command runs, not when the CLI is imported."""
+    code = ("import sys; from ecgcl.cli.main import cli; "
+            "print([m for m in ('torch', 'pandas', 'numpy', 'matplotlib') if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "False"
+    assert result.stdout.strip() == "[]"
 
 
 def test_every_package_folder_is_listed_in_pyproject():

@@ -282,3 +282,28 @@ def test_run_tracks_every_unit_to_tensorboard_and_mlflow(tiny_store, tmp_path):
     assert parent.data.params["pretrain_select"] == "last"
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"summary.json", "config.json", "training_curves.png", "history.jsonl"} <= artifacts
+
+
+def test_ingest_in_a_batch_job_prints_a_line_per_tenth_of_the_records():
+    import io
+
+    from rich.console import Console
+
+    from ecgcl.cli.progress import PlainIngestReporter, ingest_progress
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=200)
+    reporter = ingest_progress(console)
+    assert isinstance(reporter, PlainIngestReporter)  # not a terminal
+    reporter.stage("ingest", 1000)
+    for done in range(0, 1001, 25):
+        reporter.advance(done, {"rate": 500.0, "skipped": done // 100})
+    lines = buffer.getvalue().splitlines()
+    assert lines[0] == "ingest: 1,000 records"
+    assert [line.split("(")[1].split(")")[0] for line in lines[1:]] == [f"{p}%" for p in range(10, 101, 10)]
+    assert lines[-1] == "ingest: 1,000/1,000 (100%)  500 rec/s  10 skipped"
+    small = io.StringIO()
+    quiet = ingest_progress(Console(file=small))
+    quiet.stage("ingest", 10)
+    quiet.advance(10, {"rate": 5.0})
+    assert small.getvalue() == ""  # a small ingest's summary table says it all

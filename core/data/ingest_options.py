@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from ecgcl.data.store import STORE_DTYPES, store_dtype
+from ecgcl.data.dtypes import STORE_DTYPES, check_store_dtype
 from ecgcl.errors import EcgclError, did_you_mean
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ class IngestOptions:
 
     def __post_init__(self) -> None:
         # checked here rather than as a click.Choice, whose usage error is three lines: `--dtype int8` is one
-        store_dtype(self.dtype)
+        check_store_dtype(self.dtype)
 
     @classmethod
     def from_values(cls, options: IngestOptions | None = None, **values: Any) -> IngestOptions:

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecgcl.data.dtypes import STORE_DTYPES, check_store_dtype
 from ecgcl.errors import EcgclError
 from ecgcl.files import atomic_write, write_csv, write_error, writing
 
@@ -49,15 +50,12 @@ REQUIRED_COLUMNS = ("record_id", "patient_id", "labels")
 # 2 mV, where most samples lie, and 4 uV at 5 mV), about the digital step of ECG carts (1 uV in PTB-XL, ~5 uV in
 # many), and readers hand out float32 whichever it is. Stores written before the choice existed are float32
 # and their manifests have no `dtype`.
-STORE_DTYPES = ("float32", "float16")
 FLOAT16_MAX_MV = float(np.finfo(np.float16).max)  # 65504: larger values would be stored as inf
 
 
 def store_dtype(dtype: str | np.dtype) -> np.dtype:
     """The little-endian numpy dtype of a store value type (`STORE_DTYPES`); one clear line for any other."""
-    name = dtype.name if isinstance(dtype, np.dtype) else str(dtype)
-    if name not in STORE_DTYPES:
-        raise EcgclError(f"--dtype {name!r}: a store holds {' or '.join(STORE_DTYPES)} values")
+    name = check_store_dtype(dtype.name if isinstance(dtype, np.dtype) else str(dtype))
     return np.dtype(name).newbyteorder("<")
 
 

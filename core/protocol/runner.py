@@ -54,6 +54,7 @@ class Experiment:
     selection: Any = None  # the `Selection` of --pretrain-select best:MONITOR; None keeps the last epoch
     collapses: list[str] = field(default_factory=list)  # units whose representation collapsed, and when
     chosen: dict[str, dict[str, Any]] = field(default_factory=dict)  # pretraining unit -> the epoch pretrain.pt keeps
+    repeated: bool = False  # part of `ecgcl run`'s repeats (units are named by repeat), not a single pretrain/finetune
 
     def watch(self, *, labelled: bool, why_unlabelled: str = "") -> None:
         """Resolve --monitor and --pretrain-select for this experiment (one-line errors before anything is
@@ -66,8 +67,8 @@ class Experiment:
 
     def unit_name(self, unit: dict[str, Any], stage: str) -> str:
         """How listeners and log lines name a unit: 'repeat 1/5 · labels 0.1 · supervised', 'repeat 1/5 · pretrain'."""
-        parts = [f"repeat {unit['repeat'] + 1}/{self.config.repeats}"] if "repeat" in unit and self.config.repeats > 1 \
-            else []
+        repeated = self.repeated and "repeat" in unit and self.config.repeats > 1
+        parts = [f"repeat {unit['repeat'] + 1}/{self.config.repeats}"] if repeated else []
         if "label_fraction" in unit and len(self.config.label_fractions) > 1:
             parts.append(f"labels {unit['label_fraction']:g}")
         return " · ".join([*parts, stage])
@@ -571,6 +572,7 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
     if needs_pretraining:
         check_pretraining_batch_size(config.batch_size)
     exp = prepare(config, registry=registry, reporter=reporter, pretraining=needs_pretraining)
+    exp.repeated = True
     if needs_pretraining:
         exp.watch(labelled=True)
     trackers = build_trackers(config, exp.registry)
