@@ -97,3 +97,8 @@ from ecgcl.cli.train import COMMANDS as _TRAIN_COMMANDS  # noqa: E402
 
 for _command in _TRAIN_COMMANDS:
     cli.add_command(_command)
+
+from ecgcl.cli.tune import COMMANDS as _TUNE_COMMANDS  # noqa: E402
+
+for _command in _TUNE_COMMANDS:
+    cli.add_command(_command)

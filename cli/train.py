@@ -83,10 +83,14 @@ def _progress(console):
 @config_options("run")
 @resume_options
 @_speed_options
-def run_command(resume: bool, overwrite: bool, config_file: str | None, **params) -> None:
+@click.pass_context
+def run_command(ctx, resume: bool, overwrite: bool, config_file: str | None, **params) -> None:
     """Pretrain, fine-tune and evaluate over K repeated patient-level splits, with baselines.
 
     Example: ecgcl run --aug permute+noise --encoder cnn_attn_lstm --data STORE --repeats 5
+
+    With --pretrained PATH (pretrain.pt, an exported folder or hf://ORG/NAME), nothing is pretrained: the
+    pretrained methods start from that encoder in every repeat, and the model options come from it.
     """
     from ecgcl.engine.speed import training_options
     from ecgcl.cli.tables import grid_tables, summary_tables
@@ -99,8 +103,10 @@ def run_command(resume: bool, overwrite: bool, config_file: str | None, **params
     config = _config(params)
     console = _console()
     with _progress(console) as reporter, training_options(options):
-        run = run_grid if config.is_grid else run_protocol
-        result = run(config, reporter=reporter, overwrite=overwrite)
+        if config.is_grid:
+            result = run_grid(config, reporter=reporter, overwrite=overwrite)
+        else:  # with --pretrained, the model options the user set must agree with the checkpoint
+            result = run_protocol(config, reporter=reporter, overwrite=overwrite, given=given_options(ctx))
     if config.is_grid:
         for table in grid_tables(result.rows):
             console.print(table)

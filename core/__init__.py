@@ -2,7 +2,7 @@
 
 The import package is light on purpose: torch is imported by the modules that need it, so
 `ecgcl --help` stays fast. Plugins implement the hooks in `ecgcl.hookspecs` with `@ecgcl.hookimpl`.
-The Python API (`ecgcl.load_encoder`, `open_store`, `targets`, `ingest`, `pretrain`, `run`, `list_components`)
+The Python API (`ecgcl.load_encoder`, `open_store`, `targets`, `ingest`, `pretrain`, `run`, `tune`, `list_components`)
 lives in `ecgcl.api` and is loaded the first time one of its names is used.
 """
 
@@ -12,7 +12,7 @@ from ecgcl.errors import EcgclError
 from ecgcl.hookspecs import hookimpl
 from ecgcl.version import __version__
 
-API = ("load_encoder", "open_store", "targets", "ingest", "pretrain", "run", "list_components", "run_config")
+API = ("load_encoder", "open_store", "targets", "ingest", "pretrain", "run", "tune", "list_components", "run_config")
 
 
 def __getattr__(name: str):

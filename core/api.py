@@ -129,8 +129,8 @@ def tune(space: dict[str, Any], *, trials: int, reporter: Reporter | None = None
          study_name: str | None = None, score: str = "knn", pruner: Any = "median", **options: Any):
     """Search `space` (the `[space]` table of `ecgcl tune`, as a dict) around the run options `options` with
     `trials` more Optuna trials, each scored on validation records only; `out=` the tuning folder. `pruner` is
-    median, hyperband, none or an `optuna.pruners.BasePruner`. Returns a `ecgcl.tune.TuneResult`."""
-    from ecgcl.tune import tune as _tune
+    median, hyperband, none or an `optuna.pruners.BasePruner`. Returns a `ecgcl.tuning.TuneResult`."""
+    from ecgcl.tuning import tune as _tune
 
     config = run_config(**options)
     return _tune(config, space, trials=trials, storage=storage, study_name=study_name, score=score, pruner=pruner,

@@ -86,6 +86,9 @@ class RunConfig:
                                           help="Comma-separated label fractions, e.g. 0.01,0.1,1.0.")
     methods: list[str] = option(factory=lambda: list(METHODS), commands=("run",),
                                 help=f"Comma-separated: {','.join(METHODS)}.")
+    pretrained: list[str] = option(factory=list, commands=("run",), repeatable=True,
+                                   help="A pretrained encoder to evaluate instead of pretraining: pretrain.pt, an "
+                                        "exported folder or hf://ORG/NAME (one per run).")
     monitors: list[str] = option(factory=lambda: ["auto"], flag="--monitor", commands=("run", "pretrain"),
                                  repeatable=True,
                                  help="Pretraining monitors NAME[:k=v],...: rankme, knn, probe, align_uniform; auto = "
@@ -150,10 +153,16 @@ class RunConfig:
         parse_every(self.monitor_every)
         if self.robustness_extra and not self.robustness:
             raise EcgclError("--robustness-extra adds conditions to the robustness report; add --robustness")
+        if len(self.pretrained) > 1:
+            raise EcgclError(f"--pretrained takes one encoder per run for now, got {len(self.pretrained)}; run once "
+                             "per encoder")
+        if self.pretrained and self.is_grid:
+            raise EcgclError("--pretrained evaluates one encoder, whose model comes from the checkpoint; several "
+                             "--objective, --aug or --encoder values (a grid) are for runs that pretrain")
 
     def check_methods(self) -> None:
         """For `ecgcl run`: every method must have what it needs (the pretrained ones need pretraining)."""
-        if self.pretrain_epochs == 0 and self.needs_pretraining:
+        if self.pretrain_epochs == 0 and self.needs_pretraining and not self.pretrained:
             raise EcgclError("--pretrain-epochs 0 leaves nothing to fine-tune; use --methods random_linear,supervised")
 
     @property
@@ -200,7 +209,8 @@ def read_config_file(path: str | os.PathLike, accepted: tuple[str, ...] | None =
     """Read a TOML (or JSON) config file into option values, with clear errors for bad keys, syntax or values.
 
     Keys are option names with `_` or `-` (`label_fractions` also accepts `label_fraction`); a `[run]` table
-    may hold them instead of the top level. `accepted` names the options of the command reading the file
+    may hold them instead of the top level; a `[space]` table (the search space of `ecgcl tune`, which reads it
+    itself) is skipped. `accepted` names the options of the command reading the file
     (default: the `RunConfig` fields); a `RunConfig` field the command does not take (`repeats` for
     `ecgcl pretrain`, say) is left out, so a results folder's `config.json` serves every command.
     """
@@ -235,6 +245,7 @@ def read_config_file(path: str | os.PathLike, accepted: tuple[str, ...] | None =
         raise EcgclError(f"config file {path} must hold a table of options, not a {type(raw).__name__}")
     if isinstance(raw.get("run"), dict):
         raw = {**{k: v for k, v in raw.items() if k != "run"}, **raw["run"]}
+    raw = {k: v for k, v in raw.items() if not (k == "space" and isinstance(v, dict))}  # `ecgcl tune`'s own table
     accepted = FIELD_NAMES if accepted is None else tuple(accepted)
     known = tuple(dict.fromkeys((*accepted, *FIELD_NAMES)))
     types = {f.name: f.type for f in fields(RunConfig)}

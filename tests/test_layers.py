@@ -22,7 +22,7 @@ LAYERS = (
     ("cli", ("ecgcl.cli",)),
     ("package face", (FACE,)),
     ("python api", ("ecgcl.api",)),
-    ("workflows", ("ecgcl.protocol", "ecgcl.robustness")),
+    ("workflows", ("ecgcl.protocol", "ecgcl.robustness", "ecgcl.tuning")),
     ("training and components", ("ecgcl.engine", "ecgcl.plugins")),
     ("data", ("ecgcl.data",)),
     ("runtime", ("ecgcl.compose", "ecgcl.contracts", "ecgcl.manager", "ecgcl.registry", "ecgcl.context",

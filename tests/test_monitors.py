@@ -179,3 +179,17 @@ def test_register_monitors_adds_the_four_with_their_options():
     assert registry.create("monitor", "knn", k=10).k == 10
     assert [p.describe() for p in registry.get("monitor", "align_uniform").parameters] == [
         "max_records=512", "alpha=2.0", "t=2.0"]
+
+
+def test_rankme_is_nan_where_the_singular_values_cannot_be_computed(monkeypatch):
+    import numpy as np
+
+    from ecgcl.plugins.monitors.rankme import rankme
+
+    assert np.isnan(rankme(np.array([[np.inf, 1.0], [0.0, 1.0]])))
+
+    def gives_up(*args, **kwargs):
+        raise np.linalg.LinAlgError("SVD did not converge")
+
+    monkeypatch.setattr(np.linalg, "svd", gives_up)
+    assert np.isnan(rankme(np.ones((4, 3))))

@@ -14,6 +14,7 @@ finished epoch.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -550,10 +551,72 @@ class ProtocolResult:
     chosen: dict[str, dict[str, Any]] = field(default_factory=dict)  # pretraining unit -> the epoch pretrain.pt keeps
 
 
+@dataclass
+class Transfer:
+    """An encoder pretrained elsewhere that `ecgcl run --pretrained` evaluates instead of pretraining."""
+
+    path: str
+    state: dict[str, Any]
+    meta: dict[str, Any]
+
+    @property
+    def source(self) -> str:
+        return f"pretrained encoder {self.path}"
+
+    def recipe(self, store) -> str:
+        epochs = self.meta.get("chosen_epoch")
+        return (f"pretrained encoder {self.path} (objective {self.meta.get('objective')}, "
+                f"{epochs if epochs is not None else 'unknown'} epochs) evaluated on {store.path}; "
+                "--pretrain-epochs and the other pretraining options are not used")
+
+
+def load_transfer(config: RunConfig, given: dict[str, Any], registry=None) -> tuple[RunConfig, Transfer]:
+    """The `--pretrained` encoder (pretrain.pt, an exported folder or hf://ORG/NAME, as `ecgcl finetune
+    --checkpoint` loads it) and the config whose model options (encoder, its options, embedding size, input)
+    are the checkpoint's; `given` options that contradict it are refused."""
+    from ecgcl.protocol.pretrained import checkpoint_model
+
+    path = config.pretrained[0]
+    state, meta = checkpoint_model(path, given, registry)
+    config = dataclasses.replace(config, encoder=meta["encoder"], encoder_args=dict(meta["encoder_args"]),
+                                 embed_dim=meta["embed_dim"], input=meta["representation"])
+    return config, Transfer(path, state, meta)
+
+
+def adopt_transfer(exp: Experiment, transfer: Transfer) -> None:
+    """Fit the experiment to the pretrained encoder: its view length, and its leads mapped onto the store's by
+    name (default --missing-leads policy; the store's rate and length must match the checkpoint's, as for
+    `ecgcl finetune`). Every repeat's split is checked before anything is written: a checkpoint pretrained on
+    this store that saw a validation/test patient is refused; one from another store gets one note."""
+    from ecgcl.engine.lead_mapping import lead_plan_for
+
+    exp.lead_plan = lead_plan_for(transfer.meta, exp.store, None, source=transfer.source, registry=exp.registry)
+    exp.window = transfer.meta["window"]
+    if exp.lead_plan.missing:
+        exp.reporter.message(f"leads {','.join(exp.lead_plan.missing)} of the {transfer.source} are not in the "
+                             f"store: --missing-leads {exp.lead_plan.policy}")
+    notes = set()
+    for repeat in range(exp.config.repeats):
+        try:
+            notes.add(check_pretraining_excludes(transfer.meta, exp.store, draw_repeat_split(exp, repeat),
+                                                 source=transfer.source))
+        except EcgclError as error:
+            if repeat == 0:
+                raise
+            raise EcgclError(f"repeat {repeat + 1}: {error}; `ecgcl pretrain` holds out the patients of repeat 1 "
+                             "only: use --repeats 1, or an encoder pretrained on another store") from None
+    for note in sorted(filter(None, notes)):
+        exp.reporter.message(f"Note: {note}")
+
+
 @locks_results_folder
 def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None = None, overwrite: bool = False,
-                 on_epoch_end: Callable[[str, int, int, dict], None] | None = None) -> ProtocolResult:
-    """Run the whole protocol and write the results folder (see the module docstring), holding its lock."""
+                 on_epoch_end: Callable[[str, int, int, dict], None] | None = None,
+                 given: dict[str, Any] | None = None) -> ProtocolResult:
+    """Run the whole protocol and write the results folder (see the module docstring), holding its lock.
+
+    With `config.pretrained`, the pretrained methods start from that encoder in every repeat and nothing is
+    pretrained (see `load_transfer`, `adopt_transfer`); `given`: the options the user set, checked against it."""
     import json
 
     from ecgcl.engine.checkpoint import KEPT, load_checkpoint
@@ -568,11 +631,16 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
     from ecgcl.protocol.watching import HISTORY_FILE, build_trackers, read_history, run_listeners
 
     config.check_methods()
-    needs_pretraining = config.needs_pretraining
+    transfer = None
+    if config.pretrained:
+        config, transfer = load_transfer(config, given or {}, registry)
+    needs_pretraining = config.needs_pretraining and transfer is None
     if needs_pretraining:
         check_pretraining_batch_size(config.batch_size)
     exp = prepare(config, registry=registry, reporter=reporter, pretraining=needs_pretraining)
     exp.repeated = True
+    if transfer is not None:
+        adopt_transfer(exp, transfer)
     if needs_pretraining:
         exp.watch(labelled=True)
     trackers = build_trackers(config, exp.registry)
@@ -607,7 +675,7 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
         write_json(folder / "split.json", {"seed": seed, "strategy": config.split, "description": strategy.describe(),
                                            **{p: ids[r].tolist() for p, r in split.parts().items()},
                                            "pretraining_pool": ids[pool].tolist()}, what="split", kept=KEPT)
-        encoder_state = None
+        encoder_state = transfer.state if transfer is not None else None
         if needs_pretraining:
             unit = {"repeat": repeat}
             done = folder / "pretrain.pt"
@@ -649,7 +717,10 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
                     robustness_rows += unit_robustness(exp, row, split.test, sub)
     kept = {"pretrain_select": config.pretrain_select,
             "pretrain_chosen_epochs": [m["epoch"] for m in exp.chosen.values()]} if needs_pretraining else {}
-    summary = [{**row, "objective": config.objective, **(kept if declared(row["method"]).pretrained else {})}
+    if transfer is not None:
+        kept = {"pretrained": transfer.path, "pretrain_chosen_epochs": [transfer.meta.get("chosen_epoch")]}
+    objective = transfer.meta.get("objective") if transfer is not None else config.objective
+    summary = [{**row, "objective": objective, **(kept if declared(row["method"]).pretrained else {})}
                for row in summarise(rows)]  # which pretraining (and which of its epochs), in the file
     write_tables(out, rows, summary)
     plot_loss_curves(out / "loss_curves.png", pretrain_histories, rows)
@@ -657,6 +728,8 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
     plot_training_curves(out / CURVES_FILE, read_history(out), exp.chosen)
     recipe = (f"pretraining: objective {config.objective}, aug {exp.aug_spec}, encoder {config.encoder}"
               if needs_pretraining else f"encoder {config.encoder} (no pretraining)")
+    if transfer is not None:
+        recipe = transfer.recipe(store)
     result = ProtocolResult(rows, summary, out, strategy.describe(), recipe, collapses=list(exp.collapses),
                             chosen=dict(exp.chosen))
     if config.robustness:

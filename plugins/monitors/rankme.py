@@ -20,7 +20,13 @@ EPS = 1e-7  # the paper's
 
 def rankme(embeddings: np.ndarray, eps: float = EPS) -> float:
     """The RankMe effective rank of an (N, D) matrix (not centred, as in the paper)."""
-    singular = np.linalg.svd(np.asarray(embeddings, dtype=np.float64), compute_uv=False)
+    matrix = np.asarray(embeddings, dtype=np.float64)
+    if not np.isfinite(matrix).all():
+        return float("nan")
+    try:
+        singular = np.linalg.svd(matrix, compute_uv=False)
+    except np.linalg.LinAlgError:  # LAPACK gives up on some huge but finite matrices (a diverging encoder)
+        return float("nan")
     p = singular / max(float(singular.sum()), np.finfo(np.float64).tiny) + eps
     return float(np.exp(-np.sum(p * np.log(p))))
 

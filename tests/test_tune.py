@@ -1,0 +1,185 @@
+"""`ecgcl tune`: the [space] table's checks, a study that finds the learning rate that trains, pruning, resuming a
+study, no test record reaching the encoder, and a best.toml that `ecgcl run --config` takes. Tiny real PTB-XL
+store, 2-3 epochs of a width-4 CNN."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import optuna
+import pytest
+from click.testing import CliRunner
+
+import ecgcl
+from ecgcl.cli.main import cli
+from ecgcl.config import read_config_file, resolve_config
+from ecgcl.errors import EcgclError
+from ecgcl.manager import get_registry
+from ecgcl.tuning import parse_space
+
+SMALL = {"encoder_args": {"width": 4, "depth": 1}, "embed_dim": 8, "projection_dim": 8, "batch_size": 32,
+         "val_fraction": 0.25, "test_fraction": 0.25, "repeats": 1, "pretrain_epochs": 2, "device": "cpu"}
+
+
+def _config(**overrides):
+    return resolve_config(None, {**SMALL, **overrides})
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"lr": {"low": 1e-2, "high": 1e-4}}, "low 0.01 is greater than high 0.0001"),
+    ({"lrr": {"low": 1e-4, "high": 1e-2}}, "did you mean 'lr'?"),
+    ({"objective.temprature": {"choices": [0.1, 0.5]}}, "has no option 'temprature'"),
+    ({"lr": {"choices": []}}, "choices must be a non-empty list"),
+    ({"lr": {"low": 0.0, "high": 1.0, "log": True}}, "log = true needs low > 0"),
+    ({"lr": {"step": 0.1}}, "give low and high (a range) or choices"),
+    ({"encoder.widht": {"low": 2, "high": 8}}, "encoder 'cnn' has no option 'widht' (did you mean 'width'?)"),
+    ({"batch_size": {"low": 0, "high": 8}}, "value 0 is not usable"),
+    ({"objective.augmentation": {"choices": ["noise"]}}, "objective 'contrastive' has no option 'augmentation'"),
+    ({"data": {"choices": ["a", "b"]}}, "not a searchable option (fixed for the whole study)"),
+])
+def test_a_bad_space_is_one_line_naming_the_entry(table, message):
+    with pytest.raises(EcgclError) as caught:
+        parse_space(table, _config(), get_registry())
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_space_suggestions_become_config_overrides():
+    config = _config(objective="byol:momentum=0.99", loss="ntxent")
+    space = parse_space({"lr": {"low": 1e-4, "high": 1e-2, "log": True}, "pretrain_epochs": {"low": 1, "high": 3},
+                         "encoder.width": {"choices": [4, 8]}, "objective.hidden_dim": {"choices": [16, 32]}},
+                        config, get_registry())
+    trial = optuna.trial.FixedTrial({"lr": 3e-3, "pretrain_epochs": 2, "encoder.width": 8, "objective.hidden_dim": 16})
+    changes = space.suggest(trial)
+    assert changes["lr"] == 3e-3 and changes["pretrain_epochs"] == 2
+    assert changes["encoder_args"] == {"width": 8, "depth": 1}  # merged with the base config's options
+    assert changes["objective"] == "byol:momentum=0.99,hidden_dim=16"
+    assert resolve_config({**config.to_dict(), **changes}).objective == "byol:momentum=0.99,hidden_dim=16"
+    loss_space = parse_space({"loss.temperature": {"low": 0.05, "high": 0.5}}, _config(), get_registry())
+    assert loss_space.suggest(optuna.trial.FixedTrial({"loss.temperature": 0.2})) == {"loss_args": {"temperature": 0.2}}
+
+
+def _toml(path, space: str, **values) -> str:
+    lines = [f"{k} = {v!r}".replace("'", '"') for k, v in values.items()]
+    path.write_text("\n".join(lines) + "\n[encoder_args]\nwidth = 4\ndepth = 1\n\n[space]\n" + space + "\n")
+    return str(path)
+
+
+CLI_SMALL = {"embed_dim": 8, "projection_dim": 8, "batch_size": 32, "val_fraction": 0.25, "test_fraction": 0.25,
+             "repeats": 1, "device": "cpu"}
+
+
+@pytest.mark.parametrize("space, trials, message", [
+    ('lr = {low = 1e-2, high = 1e-4}', "2", "low 0.01 is greater than high 0.0001"),
+    ('lrr = {low = 1e-4, high = 1e-2}', "2", "did you mean 'lr'?"),
+    ('lr = {choices = []}', "2", "choices must be a non-empty list"),
+    ('lr = {choices = [1e-3]}', "0", "--trials must be an integer >= 1"),
+])
+def test_the_cli_refuses_a_bad_space_or_trial_count_in_one_line_and_writes_nothing(tmp_path, tiny_store, space,
+                                                                                    trials, message):
+    config = _toml(tmp_path / "space.toml", space, data=str(tiny_store), **CLI_SMALL)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["tune", "--config", config, "--trials", trials, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], result.output
+    assert not out.exists()
+
+
+def test_a_study_finds_the_learning_rate_that_trains_and_writes_a_best_toml_run_accepts(tiny_store, tmp_path):
+    """On this tiny model lr 10 stays finite for 2 epochs but scores a worse validation k-NN AUROC than lr 1e-3."""
+    out = tmp_path / "tune"
+    config = _toml(tmp_path / "space.toml", "lr = {choices = [1e-3, 10.0]}", data=str(tiny_store),
+                   pretrain_epochs=2, **CLI_SMALL)
+    result = CliRunner().invoke(cli, ["tune", "--config", config, "--trials", "4", "--out", str(out),
+                                      "--pruner", "none"])
+    assert result.exit_code == 0, result.output
+    with open(out / "trials.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4
+    tried = {float(r["params_lr"]) for r in rows}
+    assert tried == {1e-3, 10.0}  # TPE's first (random) trials drew both values
+    best = max((r for r in rows if r["state"] == "COMPLETE"), key=lambda r: float(r["value"]))
+    assert float(best["params_lr"]) == 1e-3
+    assert all(float(r["value"]) < float(best["value"]) for r in rows if float(r["params_lr"]) == 10.0)
+    values = read_config_file(out / "best.toml")
+    assert values["lr"] == 1e-3 and values["out"] == str(out / "best")
+    assert values["encoder_args"] == {"width": 4, "depth": 1} and values["data"] == str(tiny_store)
+    resolved = resolve_config(values)
+    assert resolved.lr == 1e-3 and resolved.embed_dim == 8
+    for name in ("optimisation_history.png", "param_importances.png", "study.db"):
+        assert (out / name).stat().st_size > 0, name
+    assert "Best 5 trials" in result.output
+
+
+def test_a_diverging_trial_scores_minus_infinity_and_does_not_crash_the_study(tiny_store, tmp_path):
+    """lr 1e30 makes the loss NaN in the first epoch (NonFiniteTraining): the trial is recorded as
+    complete with -inf and the reason; with no finite trial there is no best.toml, and the error says so."""
+    out = tmp_path / "tune"
+    with pytest.raises(EcgclError, match="no trial .* finished with a finite score"):
+        ecgcl.tune({"lr": {"choices": [1e30]}}, trials=2, pruner="none", out=str(out), data=str(tiny_store),
+                   **{**SMALL, "batch_size": 8})  # several steps in epoch 1: it diverges before any monitor
+    study = optuna.load_study(study_name="ecgcl", storage=f"sqlite:///{(out / 'study.db').resolve()}")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert all(t.value == -np.inf and "pretrain: the loss became nan in epoch 1" in t.user_attrs["diverged"] for t in study.trials)
+    assert not (out / "best.toml").exists()
+
+
+class PruneAtFirstStep(optuna.pruners.BasePruner):
+    """Prunes every trial at its first reported step."""
+
+    def prune(self, study, trial) -> bool:
+        return trial.last_step is not None and trial.last_step >= 1
+
+
+def test_a_pruned_trial_stops_before_its_last_epoch(tiny_store, tmp_path):
+    out = tmp_path / "tune"
+    with pytest.raises(EcgclError, match="no trial .* finished"):
+        ecgcl.tune({"lr": {"choices": [1e-3]}}, trials=1, pruner=PruneAtFirstStep(), out=str(out),
+                   data=str(tiny_store), **{**SMALL, "pretrain_epochs": 3})
+    study = optuna.load_study(study_name="ecgcl", storage=f"sqlite:///{(out / 'study.db').resolve()}")
+    (trial,) = study.trials
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert list(trial.intermediate_values) == [1]  # one epoch reported, then stopped
+    from ecgcl.engine.checkpoint import load_checkpoint
+
+    saved = load_checkpoint(out / "trials" / "trial_0" / "repeat_1" / "pretrain.last.pt")
+    assert saved["epoch"] == 1 and not (out / "trials" / "trial_0" / "repeat_1" / "pretrain.pt").exists()
+
+
+def test_a_rerun_resumes_the_study_and_no_test_record_reaches_the_encoder(tiny_store, tmp_path, monkeypatch):
+    import ecgcl.engine.loops as loops
+    from ecgcl.engine.monitoring import EpochMonitors
+    from ecgcl.protocol.runner import draw_repeat_split, prepare
+
+    seen: list[np.ndarray] = []
+    embed, loader = EpochMonitors._embed, loops.pretraining_loader
+
+    def watched_embed(self, encoder, rows):
+        seen.append(np.asarray(rows))
+        return embed(self, encoder, rows)
+
+    def watched_loader(store, rows, *args, **kwargs):
+        seen.append(np.asarray(rows))
+        return loader(store, rows, *args, **kwargs)
+
+    monkeypatch.setattr(EpochMonitors, "_embed", watched_embed)
+    monkeypatch.setattr(loops, "pretraining_loader", watched_loader)
+    out = tmp_path / "tune"
+    options = {**SMALL, "data": str(tiny_store), "out": str(out)}
+    first = ecgcl.tune({"lr": {"low": 1e-4, "high": 1e-2, "log": True}}, trials=1, pruner="none", **options)
+    second = ecgcl.tune({"lr": {"low": 1e-4, "high": 1e-2, "log": True}}, trials=1, pruner="none", **options)
+    assert len(first.trials) == 1 and len(second.trials) == 2
+    assert [r["number"] for r in second.trials] == [0, 1] and all(r["state"] == "COMPLETE" for r in second.trials)
+    assert second.best_value == max(r["value"] for r in second.trials)
+    exp = prepare(resolve_config(None, options))
+    test = draw_repeat_split(exp, 0).test
+    assert len(test) > 0 and len(seen) >= 4
+    assert not np.isin(np.concatenate(seen), test).any()
+
+
+def test_an_unreachable_storage_is_one_line(tiny_store, tmp_path):
+    with pytest.raises(EcgclError, match="--storage postgresql://nobody@127.0.0.1:1/none: cannot open the study"):
+        ecgcl.tune({"lr": {"choices": [1e-3]}}, trials=1, storage="postgresql://nobody@127.0.0.1:1/none",
+                   out=str(tmp_path / "t"), data=str(tiny_store), **SMALL)
+    assert not (tmp_path / "t").exists()  # nothing written when the study cannot be opened
