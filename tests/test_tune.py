@@ -183,3 +183,49 @@ def test_an_unreachable_storage_is_one_line(tiny_store, tmp_path):
         ecgcl.tune({"lr": {"choices": [1e-3]}}, trials=1, storage="postgresql://nobody@127.0.0.1:1/none",
                    out=str(tmp_path / "t"), data=str(tiny_store), **SMALL)
     assert not (tmp_path / "t").exists()  # nothing written when the study cannot be opened
+
+
+def _worker(store, out, storage, trials: int):
+    """An `ecgcl tune` worker process on a shared study (what a second machine would run)."""
+    import subprocess
+    import sys
+
+    space = out.parent / "space.toml"
+    space.write_text("[space]\nlr = {low = 1e-4, high = 1e-2, log = true}\n")
+    command = [sys.executable, "-m", "ecgcl.cli", "tune", "--config", str(space), "--trials", str(trials),
+               "--storage", storage, "--study", "shared", "--data", str(store), "--out", str(out),
+               "--encoder-arg", "width=4", "--encoder-arg", "depth=1", "--embed-dim", "8", "--projection-dim", "8",
+               "--batch-size", "32", "--val-fraction", "0.25", "--test-fraction", "0.25", "--repeats", "1",
+               "--pretrain-epochs", "1", "--device", "cpu", "--pruner", "none"]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_two_workers_share_one_study_and_run_no_trial_twice(tiny_store, tmp_path, kind):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}" if kind == "sqlite" else str(tmp_path / "shared.journal")
+    workers = [_worker(tiny_store, tmp_path / f"worker_{i}", storage, 2) for i in range(2)]
+    for worker in workers:
+        output, _ = worker.communicate(timeout=600)
+        assert worker.returncode == 0, output[-3000:]
+    from ecgcl.tuning.study import open_storage
+
+    study = optuna.load_study(study_name="shared", storage=open_storage(storage, tmp_path))
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(finished) == 4 and len({t.number for t in finished}) == 4
+    assert len({t.params["lr"] for t in finished}) == 4  # every worker drew its own points, none ran twice
+
+
+def test_best_toml_reproduces_the_best_trials_validation_figure_through_run(tiny_store, tmp_path):
+    import json
+
+    from ecgcl.engine.checkpoint import load_checkpoint
+
+    out = tmp_path / "tuning"
+    result = ecgcl.tune({"lr": {"choices": [1e-3, 3e-3]}}, trials=2, out=str(out), data=str(tiny_store), **SMALL)
+    again = CliRunner().invoke(cli, ["run", "--config", str(out / "best.toml"), "--methods", "pretrained_linear"])
+    assert again.exit_code == 0, again.output
+    best = json.loads((out / "best" / "config.json").read_text())
+    assert best["lr"] == result.best_params["lr"]
+    history = load_checkpoint(out / "best" / "repeats" / "repeat_1" / "pretrain.pt")["history"]
+    assert history[-1]["knn"] == pytest.approx(result.best_value, abs=1e-12)

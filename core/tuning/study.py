@@ -37,6 +37,37 @@ def open_storage(storage: str | None, out: Path):
     return optuna.storages.RDBStorage(storage) if "://" in storage else storage
 
 
+OPEN_ATTEMPTS = 6  # workers started together race to create a new study's tables; the losers retry
+
+
+def open_study(storage: str | None, out: Path, name: str, pruner, seed: int):
+    """Create or load the study. One worker on the default SQLite study samples with TPE seeded by `seed`
+    (reproducible). Workers sharing a `--storage` sample from the system's entropy: seeded alike, they would
+    draw the same first points (TPE's random start-up), and their interleaving is not reproducible anyway."""
+    import time
+
+    import optuna
+
+    sampler = optuna.samplers.TPESampler(seed=seed if storage is None else None)
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            return optuna.create_study(storage=open_storage(storage, out), study_name=name, direction="maximize",
+                                       load_if_exists=True, pruner=pruner, sampler=sampler)
+        except Exception as error:  # SQLAlchemy, driver and URL errors differ by backend: one line for all
+            if attempt + 1 < OPEN_ATTEMPTS and _racing(error):
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise EcgclError(f"--storage {storage or 'OUT/study.db'}: cannot open the study: {first}") from None
+
+
+def _racing(error: Exception) -> bool:
+    """Whether opening failed because another worker was creating the same study or its tables right then."""
+    text = str(error).lower()
+    return any(sign in text for sign in ("unique constraint", "already exists", "database is locked",
+                                         "duplicate"))
+
+
 def make_pruner(pruner):
     """`median` (after 2 finished trials and 1 epoch), `hyperband`, `none`, or an Optuna pruner object."""
     import optuna
@@ -71,13 +102,7 @@ def tune(config: RunConfig, space: Space | dict, *, trials: int, storage: str | 
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(logging.WARNING)  # core never prints: trials are told through the reporter
     try:
-        try:
-            study = optuna.create_study(storage=open_storage(storage, out), study_name=study_name or "ecgcl",
-                                        direction="maximize", load_if_exists=True, pruner=chosen_pruner,
-                                        sampler=optuna.samplers.TPESampler(seed=config.seed))
-        except Exception as error:  # SQLAlchemy, driver and URL errors differ by backend: one line for all
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise EcgclError(f"--storage {storage or 'OUT/study.db'}: cannot open the study: {first}") from None
+        study = open_study(storage, out, study_name or "ecgcl", chosen_pruner, config.seed)
         make_folders(out, "tuning folder")
 
         def objective(trial) -> float:
