@@ -238,6 +238,6 @@ def test_installed_monitor_and_tracker_plugins_run_through_ecgcl_pretrain(plugin
     assert sorted(losses) == [1, 2] and losses[2] == pytest.approx(pretrain[1]["loss"])
     norms = [float(row["value"]) for row in rows if row["figure"] == "embedding_norm"]
     assert norms == pytest.approx([line["embedding_norm"] for line in pretrain])
-    for kind, name in (("monitor", "embedding_norm"), ("tracker", "csv_log")):
-        listed = json.loads(ecgcl_cli(plugin_venv, "list-plugins", "--kind", kind, "--json").stdout)["components"]
-        assert {c["name"]: c["source"] for c in listed}[name] == "ecgcl-example-plugin"
+    listed = json.loads(ecgcl_cli(plugin_venv, "list-plugins", "--json").stdout)["components"]
+    sources = {(c["kind"], c["name"]): c["source"] for c in listed}
+    assert sources[("monitor", "embedding_norm")] == sources[("tracker", "csv_log")] == "ecgcl-example-plugin"

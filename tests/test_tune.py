@@ -204,7 +204,7 @@ def _worker(store, out, storage, trials: int):
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_two_workers_share_one_study_and_run_no_trial_twice(tiny_store, tmp_path, kind):
     storage = f"sqlite:///{tmp_path / 'shared.db'}" if kind == "sqlite" else str(tmp_path / "shared.journal")
-    workers = [_worker(tiny_store, tmp_path / f"worker_{i}", storage, 2) for i in range(2)]
+    workers = [_worker(tiny_store, tmp_path / f"worker_{i}", storage, 1) for i in range(2)]
     for worker in workers:
         output, _ = worker.communicate(timeout=600)
         assert worker.returncode == 0, output[-3000:]
@@ -212,8 +212,8 @@ def test_two_workers_share_one_study_and_run_no_trial_twice(tiny_store, tmp_path
 
     study = optuna.load_study(study_name="shared", storage=open_storage(storage, tmp_path))
     finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(finished) == 4 and len({t.number for t in finished}) == 4
-    assert len({t.params["lr"] for t in finished}) == 4  # every worker drew its own points, none ran twice
+    assert len(finished) == 2 and len({t.number for t in finished}) == 2
+    assert len({t.params["lr"] for t in finished}) == 2  # each worker drew its own point, none ran twice
 
 
 def test_best_toml_reproduces_the_best_trials_validation_figure_through_run(tiny_store, tmp_path):

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 CURVES_FILE = "training_curves.png"
-NOT_PLOTTED = {"epoch", "epochs", "unit", "stage", "seconds", "lr", "monitor_seconds"}  # not figures of a unit
+# not figures of what a unit learns: bookkeeping, timing, and max_std (only the collapse check reads it)
+NOT_PLOTTED = {"epoch", "epochs", "unit", "stage", "seconds", "lr", "monitor_seconds", "ecgs_per_s", "max_std"}
 RESULT_FILES = ("config.json", "summary.json", "summary.csv", "metrics.json", "metrics.csv", "history.jsonl",
                 "loss_curves.png", "label_efficiency.png", CURVES_FILE, "robustness.csv", "robustness.json",
                 "robustness.png")
@@ -48,7 +49,7 @@ def plot_training_curves(path: Path, records: Sequence[dict[str, Any]], chosen: 
                 lines[(stage, key)][str(record.get("unit"))].append((int(record["epoch"]), float(value)))
     columns = min(3, len(panels))
     rows = math.ceil(len(panels) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.1 * rows), squeeze=False)
     for ax, (stage, key) in zip(axes.flat, panels):
         for index, (unit, points) in enumerate(sorted(lines[(stage, key)].items())):
             points.sort()
@@ -66,7 +67,7 @@ def plot_training_curves(path: Path, records: Sequence[dict[str, Any]], chosen: 
     marked = sorted({m["by"] for m in chosen.values() if m.get("by") and m["by"] != "last"})
     if marked:
         fig.suptitle(f"* the pretraining epoch kept ({', '.join(marked)})", fontsize=9)
-    return finish_figure(path, fig)
+    return finish_figure(path, fig, dpi=100)
 
 
 def run_artifacts(out: Path) -> list[Path]:
