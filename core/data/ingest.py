@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter, deque
-from contextlib import ExitStack, closing
+from contextlib import ExitStack, closing, contextmanager
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,8 +256,9 @@ def _run_chunks(reader: Reader, refs: Sequence[RecordRef], plan: Plan, workers: 
     from multiprocessing.pool import Pool, ThreadPool
 
     processes = reader.parallel == "process"
-    pool = (Pool(workers, initializer=_start_worker, initargs=(os.getpid(), reader, plan)) if processes
-            else ThreadPool(workers))
+    with _signals_held():  # a worker forked now must not run the parent's SIGTERM handler before it has its own
+        pool = (Pool(workers, initializer=_start_worker, initargs=(os.getpid(), reader, plan)) if processes
+                else ThreadPool(workers))
     finished = False
     try:
         pending: deque = deque()
@@ -281,6 +282,23 @@ def _run_chunks(reader: Reader, refs: Sequence[RecordRef], plan: Plan, workers: 
 _WORKER: dict[str, Any] = {}  # in a worker process: the reader and plan `_start_worker` was given
 
 
+@contextmanager
+def _signals_held():
+    """Hold SIGTERM and SIGINT while worker processes are forked: a worker inherits the held mask and the parent's
+    handlers, and releases the signals only after `_exit_with_parent` has installed its own (a SIGTERM landing in
+    between printed a worker traceback). The parent receives any signal held meanwhile as soon as it releases."""
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _start_worker(parent: int, reader: Reader, plan: Plan) -> None:
     """A worker process's start: keep the ingest's reader and plan for every chunk, and `_exit_with_parent`."""
     _WORKER.update(reader=reader, plan=plan)
@@ -301,6 +319,8 @@ def _exit_with_parent(parent: int) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):  # held while the pool forked this worker (`_signals_held`)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
 
     def watch() -> None:
         while os.getppid() == parent:
