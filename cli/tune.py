@@ -46,8 +46,9 @@ def read_space(config_file: str | None) -> dict[str, Any]:
               help="Validation monitor a trial is scored by (its kept pretraining epoch).")
 @click.option("--pruner", type=click.Choice(["median", "hyperband", "none"]), default="median", show_default=True,
               help="How unpromising trials stop early, on the per-epoch score.")
+@click.option("--timeout", type=float, help="Seconds after which this worker starts no new trial (a time budget).")
 def tune_command(config_file: str | None, trials: int, storage: str | None, study_name: str, score: str,
-                 pruner: str, **params) -> None:
+                 pruner: str, timeout: float | None, **params) -> None:
     """Search hyperparameters on validation records only (an Optuna study); writes OUT/best.toml, which
     `ecgcl run --config` takes as it is.
 
@@ -66,7 +67,7 @@ def tune_command(config_file: str | None, trials: int, storage: str | None, stud
     space = parse_space(read_space(config_file), config, registry)  # every mistake before anything is written
     with training_progress(console) as reporter:
         result = tune(config, space, trials=trials, storage=storage, study_name=study_name, score=score,
-                      pruner=pruner, out=config.out, reporter=reporter, registry=registry)
+                      pruner=pruner, out=config.out, reporter=reporter, registry=registry, timeout=timeout)
     console.print(_best_table(result.trials))
     console.print(f"Best trial {result.best_number}: {score} = {result.best_value:.4f}; files in {result.out}/ "
                   f"({', '.join(result.files)}); train it with `ecgcl run --config {result.files['best.toml']}`",

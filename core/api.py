@@ -126,15 +126,17 @@ def run(*, reporter: Reporter | None = None, overwrite: bool = False, **options:
 
 
 def tune(space: dict[str, Any], *, trials: int, reporter: Reporter | None = None, storage: str | None = None,
-         study_name: str | None = None, score: str = "knn", pruner: Any = "median", **options: Any):
+         study_name: str | None = None, score: str = "knn", pruner: Any = "median", timeout: float | None = None,
+         **options: Any):
     """Search `space` (the `[space]` table of `ecgcl tune`, as a dict) around the run options `options` with
     `trials` more Optuna trials, each scored on validation records only; `out=` the tuning folder. `pruner` is
-    median, hyperband, none or an `optuna.pruners.BasePruner`. Returns a `ecgcl.tuning.TuneResult`."""
+    median, hyperband, none or an `optuna.pruners.BasePruner`; after `timeout` seconds no trial starts.
+    Returns a `ecgcl.tuning.TuneResult`."""
     from ecgcl.tuning import tune as _tune
 
     config = run_config(**options)
     return _tune(config, space, trials=trials, storage=storage, study_name=study_name, score=score, pruner=pruner,
-                 out=config.out, reporter=reporter)
+                 out=config.out, reporter=reporter, timeout=timeout)
 
 
 def list_components(kind: str | None = None) -> list[dict[str, Any]]:

@@ -74,12 +74,13 @@ CLI_SMALL = {"embed_dim": 8, "projection_dim": 8, "batch_size": 32, "val_fractio
     ('lrr = {low = 1e-4, high = 1e-2}', "2", "did you mean 'lr'?"),
     ('lr = {choices = []}', "2", "choices must be a non-empty list"),
     ('lr = {choices = [1e-3]}', "0", "--trials must be an integer >= 1"),
+    ('lr = {choices = [1e-3]}', "2 --timeout 0", "--timeout must be a number of seconds > 0"),
 ])
 def test_the_cli_refuses_a_bad_space_or_trial_count_in_one_line_and_writes_nothing(tmp_path, tiny_store, space,
                                                                                     trials, message):
     config = _toml(tmp_path / "space.toml", space, data=str(tiny_store), **CLI_SMALL)
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["tune", "--config", config, "--trials", trials, "--out", str(out)])
+    result = CliRunner().invoke(cli, ["tune", "--config", config, "--trials", *trials.split(), "--out", str(out)])
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], result.output

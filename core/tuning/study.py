@@ -82,14 +82,17 @@ def make_pruner(pruner):
 
 def tune(config: RunConfig, space: Space | dict, *, trials: int, storage: str | None = None,
          study_name: str | None = None, score: str = "knn", pruner="median", out: str | Path,
-         reporter: Reporter | None = None, registry=None) -> TuneResult:
-    """Run `trials` more trials of the study `study_name` (default "ecgcl") and write OUT's files."""
+         reporter: Reporter | None = None, registry=None, timeout: float | None = None) -> TuneResult:
+    """Run `trials` more trials of the study `study_name` (default "ecgcl") and write OUT's files. With
+    `timeout` (seconds), no trial starts after that much time: a budget in time rather than in trials."""
     import optuna
 
     from ecgcl.files import make_folders
 
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise EcgclError(f"--trials must be an integer >= 1, got {trials!r}")
+    if timeout is not None and not timeout > 0:
+        raise EcgclError(f"--timeout must be a number of seconds > 0, got {timeout!r}")
     if registry is None:
         from ecgcl.manager import get_registry
 
@@ -116,7 +119,7 @@ def tune(config: RunConfig, space: Space | dict, *, trials: int, storage: str | 
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.optimize(objective, n_trials=trials)
+            study.optimize(objective, n_trials=trials, timeout=timeout)
     finally:
         optuna.logging.set_verbosity(verbosity)
     return write_outputs(study, config, out, reporter)
