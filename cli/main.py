@@ -102,3 +102,7 @@ from ecgcl.cli.tune import COMMANDS as _TUNE_COMMANDS  # noqa: E402
 
 for _command in _TUNE_COMMANDS:
     cli.add_command(_command)
+
+from ecgcl.cli.show import show as _show  # noqa: E402
+
+cli.add_command(_show)

@@ -103,10 +103,8 @@ def run_command(ctx, resume: bool, overwrite: bool, config_file: str | None, **p
     config = _config(params)
     console = _console()
     with _progress(console) as reporter, training_options(options):
-        if config.is_grid:
-            result = run_grid(config, reporter=reporter, overwrite=overwrite)
-        else:  # with --pretrained, the model options the user set must agree with the checkpoint
-            result = run_protocol(config, reporter=reporter, overwrite=overwrite, given=given_options(ctx))
+        runner = run_grid if config.is_grid else run_protocol  # --pretrained: the model options set must agree
+        result = runner(config, reporter=reporter, overwrite=overwrite, given=given_options(ctx))
     if config.is_grid:
         for table in grid_tables(result.rows):
             console.print(table)

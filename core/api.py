@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -31,6 +31,9 @@ from ecgcl.engine.pretrained import load_encoder as _load_encoder
 from ecgcl.errors import EcgclError, did_you_mean
 from ecgcl.interfaces import TaskTargets
 from ecgcl.reporting import Reporter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ecgcl.data.show import Sheet
 
 
 @dataclass
@@ -115,7 +118,7 @@ def run(*, reporter: Reporter | None = None, overwrite: bool = False, **options:
 
     chosen = run_config(**options)
     runner = run_grid if chosen.is_grid else run_protocol
-    result = runner(chosen, reporter=reporter, overwrite=overwrite)
+    result = runner(chosen, reporter=reporter, overwrite=overwrite, given=options)  # --pretrained: checked against
     out = Path(result.out)
     if chosen.is_grid:
         return RunResult(out, pd.DataFrame(result.rows), pd.DataFrame(result.unit_rows),
@@ -139,6 +142,19 @@ def tune(space: dict[str, Any], *, trials: int, reporter: Reporter | None = None
                  out=config.out, reporter=reporter, timeout=timeout)
 
 
+def show(store: ECGStore | str | os.PathLike, records: str | list[str] | None = None, *, task: str | None = None,
+         class_name: str | None = None, n: int | None = None, random: int | None = None, seed: int | None = None,
+         out: str | os.PathLike = "sheet.png", dpi: int = 150) -> list[Sheet]:
+    """Draw records of a store (`"sample"`: the embedded one) as standard 12-lead sheets (`ecgcl show`): the
+    `records` ids (a list or `"12,40"`), or `n` records of `class_name` in `task`, or `random` records drawn with
+    `seed`; `out` a .png/.svg/.pdf file or a folder. Returns the `ecgcl.data.show.Sheet`s written (file, record,
+    pixel size, panel boxes)."""
+    from ecgcl.data.show import show as _show
+
+    return _show(store, records=records, task=task, class_name=class_name, n=n, random=random, seed=seed, out=out,
+                 dpi=dpi)
+
+
 def list_components(kind: str | None = None) -> list[dict[str, Any]]:
     """Every registered component (of one `kind`), as `ecgcl list-plugins --json` lists them."""
     from ecgcl.manager import get_registry
@@ -150,4 +166,4 @@ def list_components(kind: str | None = None) -> list[dict[str, Any]]:
 
 
 __all__ = ["PretrainResult", "PretrainedEncoder", "RunResult", "ingest", "list_components",
-           "load_encoder", "open_store", "pretrain", "run", "run_config", "targets"]
+           "load_encoder", "open_store", "pretrain", "run", "run_config", "show", "targets"]

@@ -88,7 +88,7 @@ class RunConfig:
                                 help=f"Comma-separated: {','.join(METHODS)}.")
     pretrained: list[str] = option(factory=list, commands=("run",), repeatable=True,
                                    help="A pretrained encoder to evaluate instead of pretraining: pretrain.pt, an "
-                                        "exported folder or hf://ORG/NAME (one per run).")
+                                        "exported folder or hf://ORG/NAME; several make a grid, one cell per encoder.")
     monitors: list[str] = option(factory=lambda: ["auto"], flag="--monitor", commands=("run", "pretrain"),
                                  repeatable=True,
                                  help="Pretraining monitors NAME[:k=v],...: rankme, knn, probe, align_uniform; auto = "
@@ -153,11 +153,11 @@ class RunConfig:
         parse_every(self.monitor_every)
         if self.robustness_extra and not self.robustness:
             raise EcgclError("--robustness-extra adds conditions to the robustness report; add --robustness")
-        if len(self.pretrained) > 1:
-            raise EcgclError(f"--pretrained takes one encoder per run for now, got {len(self.pretrained)}; run once "
-                             "per encoder")
-        if self.pretrained and self.is_grid:
-            raise EcgclError("--pretrained evaluates one encoder, whose model comes from the checkpoint; several "
+        twice = sorted({p for p in self.pretrained if self.pretrained.count(p) > 1})
+        if twice:
+            raise EcgclError(f"--pretrained lists {', '.join(map(repr, twice))} twice; each encoder once")
+        if self.pretrained and any(len(grid_values(getattr(self, axis))) > 1 for axis in GRID_AXES):
+            raise EcgclError("--pretrained evaluates encoders whose model comes from their checkpoints; several "
                              "--objective, --aug or --encoder values (a grid) are for runs that pretrain")
 
     def check_methods(self) -> None:
@@ -172,8 +172,9 @@ class RunConfig:
 
     @property
     def is_grid(self) -> bool:
-        """Several --objective, --aug or --encoder values: `ecgcl run` runs one cell per combination."""
-        return any(len(grid_values(getattr(self, axis))) > 1 for axis in GRID_AXES)
+        """Several --objective, --aug or --encoder values (one cell per combination), or several --pretrained
+        encoders (one cell per encoder): `ecgcl run` runs a grid."""
+        return len(self.pretrained) > 1 or any(len(grid_values(getattr(self, axis))) > 1 for axis in GRID_AXES)
 
     def require_single(self, command: str) -> None:
         """Refuse a grid where only one configuration makes sense (`ecgcl pretrain`, `ecgcl finetune`)."""

@@ -1,5 +1,5 @@
-"""A checkpoint refuses a store with another length or rate, maps another lead order by name, and reports a
-different filter."""
+"""A checkpoint refuses a store with another rate or records shorter than its window, maps another lead order by
+name, and reports a different filter."""
 
 import numpy as np
 import pandas as pd
@@ -26,13 +26,17 @@ def test_same_store_passes_and_lead_spelling_does_not_matter(tmp_path):
     check_store_matches(meta, make_store(tmp_path / "b", upper), source="ckpt")
 
 
-def test_another_lead_order_is_mapped_by_name_and_other_length_or_rate_is_refused(tmp_path):
-    meta = store_meta(make_store(tmp_path / "a", LEADS))
+def test_another_lead_order_is_mapped_by_name_and_only_another_rate_or_records_below_the_window_are_refused(
+        tmp_path):
+    """`finetune --checkpoint` and `run --pretrained` map those first (`ecgcl.data.adapt`); records of at least
+    the window are cut into windows by the model, whatever their length."""
+    meta = {**store_meta(make_store(tmp_path / "a", LEADS)), "window": 200}
     swapped = LEADS[1:2] + LEADS[:1] + LEADS[2:]
     plan = lead_plan_for(meta, make_store(tmp_path / "b", swapped), None, source="ckpt")
     assert plan.positions[:3] == (1, 0, 2) and plan.missing == () and not plan.identity
-    with pytest.raises(EcgclError, match="200 samples at 100 Hz.*400 samples at 100 Hz"):
-        check_store_matches(meta, make_store(tmp_path / "c", LEADS, samples=400), source="ckpt")
+    check_store_matches(meta, make_store(tmp_path / "c", LEADS, samples=400), source="ckpt")
+    with pytest.raises(EcgclError, match="200 samples at 100 Hz.*150 samples at 100 Hz .*at least 200 samples"):
+        check_store_matches(meta, make_store(tmp_path / "e", LEADS, samples=150), source="ckpt")
     with pytest.raises(EcgclError, match="at 500 Hz"):
         check_store_matches(meta, make_store(tmp_path / "d", LEADS, fs=500.0), source="ckpt")
 

@@ -104,7 +104,37 @@ def test_run_with_a_bad_pretrained_path_or_several_exits_2(tiny_store, pretraine
     assert not out.exists()  # nothing written
     twice = CliRunner().invoke(cli, ["run", "--data", str(tiny_store), "--pretrained", str(pretrained_a),
                                      "--pretrained", str(pretrained_a), "--out", str(out), *SPLIT])
-    assert twice.exit_code == 2 and "--pretrained takes one encoder per run for now" in twice.output
+    assert twice.exit_code == 2 and "--pretrained lists" in twice.output and "twice" in twice.output
+    grid = CliRunner().invoke(cli, ["run", "--data", str(tiny_store), "--pretrained", str(pretrained_a),
+                                    "--pretrained", str(tmp_path / "other.pt"), "--objective", "contrastive",
+                                    "--objective", "byol", "--out", str(out), *SPLIT])
+    assert grid.exit_code == 2 and "several --objective, --aug or --encoder values" in grid.output
+    assert not out.exists()
+
+
+def test_several_pretrained_encoders_are_a_grid_compared_on_the_same_splits(other_store, pretrained_a, tiny_store,
+                                                                              tmp_path):
+    """Two encoders pretrained elsewhere (different widths): one cell each, with its own baselines, paired."""
+    wide = tmp_path / "wide"
+    made = CliRunner().invoke(cli, ["pretrain", "--data", str(tiny_store), "--out", str(wide), *TINY,
+                                    "--encoder-arg", "width=6", "--pretrain-epochs", "1"])
+    assert made.exit_code == 0, made.output
+    out = tmp_path / "grid"
+    result = CliRunner().invoke(cli, ["run", "--data", str(other_store), "--pretrained", str(pretrained_a),
+                                      "--pretrained", str(wide / "pretrain.pt"), "--out", str(out), *SPLIT,
+                                      "--methods", "pretrained_linear,random_linear", "--repeats", "1"])
+    assert result.exit_code == 0, result.output
+    grid = pd.read_csv(out / "grid.csv")
+    assert set(grid["setting"]) == {f"pretrained {pretrained_a}", f"pretrained {wide / 'pretrain.pt'}"}
+    assert set(grid["objective"]) == {"contrastive"} and set(grid["encoder"]) == {"cnn"}
+    assert len(grid) == 2 * 2 and (out / "grid.png").is_file()
+    cells = sorted(p.name for p in (out / "cells").iterdir())
+    assert len(cells) == 2 and all(c.startswith("pretrained__") for c in cells)
+    widths = {json.loads((out / "cells" / c / "config.json").read_text())["encoder_args"]["width"] for c in cells}
+    assert widths == {4, 6}  # each cell's model comes from its checkpoint
+    assert cells == ["pretrained__a_pretrain.pt", "pretrained__wide_pretrain.pt"]  # the shortest telling names
+    splits = [json.loads((out / "cells" / c / "repeats" / "repeat_1" / "split.json").read_text()) for c in cells]
+    assert splits[0]["test"] == splits[1]["test"] and splits[0]["train"] == splits[1]["train"]  # paired
 
 
 def test_run_refuses_model_options_that_contradict_the_checkpoint(tiny_store, pretrained_a, tmp_path):

@@ -5,6 +5,7 @@ store, 2-3 epochs of a width-4 CNN."""
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -230,3 +231,98 @@ def test_best_toml_reproduces_the_best_trials_validation_figure_through_run(tiny
     assert best["lr"] == result.best_params["lr"]
     history = load_checkpoint(out / "best" / "repeats" / "repeat_1" / "pretrain.pt")["history"]
     assert history[-1]["knn"] == pytest.approx(result.best_value, abs=1e-12)
+
+
+# ---- a real PostgreSQL server, started in a temporary folder for the test and removed after it ----
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _postgres_tool(name: str) -> str | None:
+    import glob
+    import shutil
+
+    return shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+
+
+@pytest.fixture
+def postgres_url():
+    """`postgresql+psycopg2://ecgcl@127.0.0.1:PORT/ecgcl_test` on a server of its own (trust auth, 127.0.0.1 only).
+    initdb refuses root, so as root the server runs as the `postgres` system user in a folder it owns."""
+    import os
+    import pwd
+    import shlex
+    import shutil
+    import subprocess
+    import tempfile
+
+    tools = {name: _postgres_tool(name) for name in ("initdb", "pg_ctl")}
+    if not all(tools.values()):
+        pytest.skip("PostgreSQL's initdb/pg_ctl not found (Debian: apt-get install postgresql)")
+    psycopg2 = pytest.importorskip("psycopg2", reason="psycopg2 not installed (pip install psycopg2-binary)")
+    root = os.geteuid() == 0
+    if root:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root (initdb refuses root) and there is no `postgres` user to run the server")
+    base = Path(tempfile.mkdtemp(prefix="ecgcl-pg-"))
+    os.chmod(base, 0o755)  # the server's user must reach its data folder and socket here
+    data, log, port = base / "data", base / "server.log", _free_port()
+
+    def run(*command: str):
+        if root:
+            command = (("runuser", "-u", "postgres", "--", *command) if shutil.which("runuser")
+                       else ("su", "postgres", "-c", shlex.join(command)))
+        return subprocess.run(command, cwd=base, capture_output=True, text=True, timeout=120)
+
+    if root:
+        os.chown(base, owner.pw_uid, owner.pw_gid)
+    pg_ctl = [tools["pg_ctl"], "-D", str(data)]
+    try:
+        made = run(tools["initdb"], "-D", str(data), "-U", "ecgcl", "--auth=trust", "-E", "UTF8", "--no-sync")
+        started = made.returncode == 0 and run(*pg_ctl, "-l", str(log), "-o", f"-h 127.0.0.1 -p {port} -k {base}",
+                                               "-w", "-t", "60", "start").returncode == 0
+        if not started:
+            text = (log.read_text() if log.exists() else "") or made.stderr or made.stdout
+            last = (text.strip().splitlines() or ["no log"])[-1]
+            pytest.skip(f"the PostgreSQL test server did not start: {last}")
+        connection = psycopg2.connect(host="127.0.0.1", port=port, user="ecgcl", dbname="postgres")
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE DATABASE ecgcl_test")
+        connection.close()
+        yield f"postgresql+psycopg2://ecgcl@127.0.0.1:{port}/ecgcl_test"
+    finally:
+        if data.exists():
+            run(*pg_ctl, "-m", "fast", "-w", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_two_workers_share_one_postgresql_study_and_run_no_trial_twice(tiny_store, tmp_path, postgres_url):
+    workers = [_worker(tiny_store, tmp_path / f"worker_{i}", postgres_url, 1) for i in range(2)]
+    for worker in workers:
+        output, _ = worker.communicate(timeout=600)
+        assert worker.returncode == 0, output[-3000:]
+    study = optuna.load_study(study_name="shared", storage=postgres_url)  # readable by plain Optuna afterwards
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(study.trials) == 2 and len(finished) == 2 and len({t.number for t in finished}) == 2
+    assert len({t.params["lr"] for t in finished}) == 2  # each worker drew its own point, none ran twice
+    assert all(np.isfinite(t.value) for t in finished)
+
+
+def test_an_unreachable_postgresql_storage_is_one_line_from_the_cli_and_writes_nothing(tmp_path, tiny_store):
+    pytest.importorskip("psycopg2", reason="psycopg2 not installed (pip install psycopg2-binary)")
+    url = f"postgresql+psycopg2://nobody@127.0.0.1:{_free_port()}/none"  # a port nothing listens on
+    config = _toml(tmp_path / "space.toml", "lr = {choices = [1e-3]}", data=str(tiny_store), **CLI_SMALL)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["tune", "--config", config, "--trials", "1", "--storage", url, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"--storage {url}: cannot open the study" in lines[0], result.output
+    assert not out.exists()

@@ -137,17 +137,23 @@ def store_meta(store) -> dict[str, Any]:
 
 
 def check_store_matches(meta: dict[str, Any], store, *, source: str) -> None:
-    """Refuse a store whose record length or sampling rate differ from the checkpoint's training data.
+    """Refuse a store whose rate differs from the checkpoint's, or whose records are shorter than its window.
 
-    Leads are matched by name separately (`ecgcl.engine.lead_mapping.plan_leads`): a store may hold the
-    trained leads in another order, or a subset of them.
+    `ecgcl finetune --checkpoint` and `ecgcl run --pretrained` first map a store of another rate or length onto
+    the checkpoint's (`ecgcl.data.adapt.adapt_to_encoder`), so what reaches this check there always passes;
+    `ecgcl evaluate` and `ecgcl embed` take the store as it is. Records of any length >= the window are taken
+    (the model cuts them into windows, `ecgcl.engine.model.embed`). Leads are matched by name separately
+    (`ecgcl.engine.lead_mapping.plan_leads`): a store may hold the trained leads in another order, or a subset.
     """
     expected = (meta["num_leads"], meta["length"], float(meta["fs"]))
     got = (int(store.signals.shape[1]), int(store.signals.shape[2]), store.fs)
-    if expected[1:] != got[1:]:
+    window = int(meta.get("window", meta["length"]))
+    if got[2] != expected[2] or got[1] < window:
         raise EcgclError(
             f"{source} was trained on {expected[0]} leads x {expected[1]} samples at {expected[2]:g} Hz, "
-            f"but store {store.path} has {got[0]} leads x {got[1]} samples at {got[2]:g} Hz"
+            f"but store {store.path} has {got[0]} leads x {got[1]} samples at {got[2]:g} Hz (it needs the same "
+            f"rate and at least {window} samples; `ecgcl finetune --checkpoint` and `ecgcl run --pretrained` "
+            "resample and pad a store themselves)"
         )
 
 

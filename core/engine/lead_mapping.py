@@ -130,8 +130,10 @@ def slice_state(state: dict[str, Tensor], target: nn.Module, plan: LeadPlan, *, 
 
 def lead_plan_for(meta: dict[str, Any], store: Any, policy: str | None, *, source: str,
                   registry: Registry | None = None) -> LeadPlan:
-    """Check a store against a checkpoint (length, rate) and map its leads; `policy` None = the default
-    (`default_policy`, looked up in `registry` only when the store lacks a trained lead)."""
+    """Check a store against a checkpoint (same rate, records of at least its window: `check_store_matches`; a
+    store of another rate or length is mapped first by `ecgcl.data.adapt.adapt_to_encoder`) and map its leads;
+    `policy` None = the default (`default_policy`, looked up in `registry` only when the store lacks a trained
+    lead)."""
     from ecgcl.data.leads import normalise_lead_name
     from ecgcl.engine.checkpoint import check_store_matches
 

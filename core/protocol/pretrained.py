@@ -1,5 +1,5 @@
 """A pretrained encoder given by the user (`finetune --checkpoint`, `run --pretrained`): its weights and metadata,
-checked against the model options the user also set."""
+checked against the model options the user also set, and the store mapped onto its rate and length."""
 
 from __future__ import annotations
 
@@ -32,3 +32,19 @@ def checkpoint_model(checkpoint: str, given: dict[str, Any], registry=None) -> t
 
 
 __all__ = ["checkpoint_model"]
+
+
+def adopt_store(exp: Any, meta: dict[str, Any], *, source: str, notes: list[str] | None = None) -> None:
+    """Replace `exp.store` by the store as the encoder of `meta` takes it (another rate resampled, records
+    shorter than its window padded: `ecgcl.data.adapt.adapt_to_encoder`) and its runtime context; what was
+    mapped is reported once through `exp.reporter` and appended to `notes`."""
+    from ecgcl.data.adapt import adapt_to_encoder
+
+    exp.store, note = adapt_to_encoder(exp.store, meta, source=source)
+    if note is None:
+        return
+    if exp.context is not None:
+        exp.context = exp.context.replace(fs=float(exp.store.fs), length=int(exp.store.signals.shape[2]))
+    exp.reporter.message(note)
+    if notes is not None:
+        notes.append(note)

@@ -585,11 +585,14 @@ def load_transfer(config: RunConfig, given: dict[str, Any], registry=None) -> tu
 
 def adopt_transfer(exp: Experiment, transfer: Transfer) -> None:
     """Fit the experiment to the pretrained encoder: its view length, and its leads mapped onto the store's by
-    name (default --missing-leads policy; the store's rate and length must match the checkpoint's, as for
-    `ecgcl finetune`). Every repeat's split is checked before anything is written: a checkpoint pretrained on
-    this store that saw a validation/test patient is refused; one from another store gets one note."""
+    name (default --missing-leads policy; a store of another rate or length is resampled / padded to the
+    checkpoint's, as for `ecgcl finetune`: `adopt_store`). Every repeat's split is checked before anything is
+    written: a checkpoint pretrained on this store that saw a validation/test patient is refused; one from
+    another store gets one note."""
     from ecgcl.engine.lead_mapping import lead_plan_for
+    from ecgcl.protocol.pretrained import adopt_store
 
+    adopt_store(exp, transfer.meta, source=transfer.source)
     exp.lead_plan = lead_plan_for(transfer.meta, exp.store, None, source=transfer.source, registry=exp.registry)
     exp.window = transfer.meta["window"]
     if exp.lead_plan.missing:

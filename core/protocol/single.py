@@ -145,14 +145,15 @@ def finetune_once(config: RunConfig, *, checkpoint: str | None = None, given: di
     With a pretrained `checkpoint`, the model (encoder, its options, embedding size, input) comes from it;
     `given` holds the options the user set, which must not contradict it. The store may hold a subset of
     the checkpoint's leads: `missing_leads` (zero | slice, default by `ecgcl.engine.lead_mapping`) says what
-    the encoder gets for the others; the choice is recorded in the checkpoint and the result row.
+    the encoder gets for the others; the choice is recorded in the checkpoint and the result row. A store of
+    another rate or length is resampled / padded to the checkpoint's (`ecgcl.data.adapt`), with one note.
     """
     from ecgcl.engine.device import seed_everything
     from ecgcl.engine.lead_mapping import lead_plan_for
     from ecgcl.engine.speed import TrainOptions, training_options
     from ecgcl.engine.checkpoint import KEPT
     from ecgcl.files import make_folders, write_json, writing
-    from ecgcl.protocol.pretrained import checkpoint_model
+    from ecgcl.protocol.pretrained import adopt_store, checkpoint_model
     from ecgcl.protocol.runner import check_pretraining_excludes, finetune_split, prepare, run_finetuning
     from ecgcl.protocol.splits import check_both_classes, label_fraction_subset
 
@@ -171,6 +172,7 @@ def finetune_once(config: RunConfig, *, checkpoint: str | None = None, given: di
     exp = prepare(config, registry=registry, reporter=reporter, pretraining=False)
     pretrained: dict[str, Any] = {}
     if meta is not None:
+        adopt_store(exp, meta, source=f"checkpoint {checkpoint}", notes=notes)
         exp.lead_plan = lead_plan_for(meta, exp.store, missing_leads, source=f"checkpoint {checkpoint}",
                                       registry=exp.registry)
         exp.window = meta["window"]

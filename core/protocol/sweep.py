@@ -1,5 +1,6 @@
 """Grids: several --objective, --aug and --encoder values in one `ecgcl run`, one protocol run (a cell) per
-combination.
+combination; or several --pretrained encoders, one cell per encoder (each with its own baselines of the same
+architecture), to compare encoders pretrained elsewhere side by side on the same splits.
 
 Each cell is a normal results folder under `OUT/cells/<objective>__<aug>__<encoder>/` and resumes on its own; cells run
 one after another. Every cell uses the same seeds, so repeat k of every cell has the same split (random
@@ -32,8 +33,22 @@ DEFAULT_AUG = "default"  # how a cell without --aug (the objective's own augment
 def cell_name(objective: str, aug: str | None, encoder: str) -> str:
     """`<objective>__<aug>__<encoder>` as a portable folder name (characters other than letters, digits, `+`,
     `-`, `.`, `=` and `,` become `_`; `:` becomes `-`)."""
-    text = f"{objective}__{aug or DEFAULT_AUG}__{encoder}".replace(":", "-")
-    return re.sub(r"[^A-Za-z0-9+\-.=,_]", "_", text)
+    return _portable(f"{objective}__{aug or DEFAULT_AUG}__{encoder}")
+
+
+def pretrained_cell_names(paths: list[str]) -> list[str]:
+    """`pretrained__<tail>` folder names, each tail the fewest trailing path parts that tell the encoders apart
+    (`runs/big/pretrain.pt`, `runs/small/pretrain.pt` -> `pretrained__big_pretrain.pt`, `..small_pretrain.pt`)."""
+    parts = [[p for p in path.replace("://", "/").replace("\\", "/").split("/") if p] for path in paths]
+    for depth in range(1, max(map(len, parts), default=1) + 1):
+        names = ["pretrained__" + _portable("_".join(p[-depth:])).strip("_.") for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    return names
+
+
+def _portable(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9+\-.=,_]", "_", text.replace(":", "-"))
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,7 @@ class Cell:
     aug: str | None
     encoder: str
     config: RunConfig
+    pretrained: str | None = None  # the encoder a --pretrained cell evaluates (its model comes from it)
 
     @property
     def name(self) -> str:
@@ -51,13 +67,26 @@ class Cell:
 
     @property
     def setting(self) -> str:
-        """The pretraining recipe of the cell without its encoder: `objective | aug` (a grid table's row)."""
+        """The pretraining recipe of the cell without its encoder: `objective | aug`, or the pretrained encoder
+        (a grid table's row)."""
+        if self.pretrained is not None:
+            return f"pretrained {self.pretrained}"
         return f"{self.objective} | {self.aug or DEFAULT_AUG}"
 
 
 def grid_cells(config: RunConfig) -> list[Cell]:
-    """Every (objective, augmentation, encoder) combination, objectives outermost, as single-valued configs."""
+    """Every (objective, augmentation, encoder) combination, objectives outermost, as single-valued configs; with
+    several --pretrained, one cell per encoder (its objective and encoder are read from it by `run_grid`)."""
     cells, seen = [], {}
+    if config.pretrained:
+        for path, name in zip(config.pretrained, pretrained_cell_names(config.pretrained)):
+            if name in seen:
+                raise EcgclError(f"--pretrained {seen[name]!r} and {path!r} give the same cell folder {name!r}; "
+                                 "make the paths differ in letters or digits")
+            seen[name] = path
+            cell_config = dataclasses.replace(config, pretrained=[path], out=str(Path(config.out) / "cells" / name))
+            cells.append(Cell(config.objective, None, config.encoder, cell_config, pretrained=path))
+        return cells
     for objective in grid_values(config.objective):
         for aug in grid_values(config.aug):
             for encoder in grid_values(config.encoder):
@@ -96,26 +125,25 @@ def check_grid_folder(out: Path, config: RunConfig) -> None:
     from ecgcl.protocol.runner import check_results_folder
 
     first = {axis: grid_values(getattr(config, axis))[0] for axis in GRID_AXES}
-    check_results_folder(out, dataclasses.replace(config, **first), ignore=GRID_AXES)
+    check_results_folder(out, dataclasses.replace(config, **first), ignore=(*GRID_AXES, "pretrained"))
 
 
 @locks_results_folder
 def run_grid(config: RunConfig, *, registry=None, reporter=None, overwrite: bool = False,
-             on_epoch_end: Callable[[str, int, int, dict], None] | None = None) -> GridResult:
+             on_epoch_end: Callable[[str, int, int, dict], None] | None = None,
+             given: dict[str, Any] | None = None) -> GridResult:
     """Check every cell, then run them one after another and write grid.json / grid.csv / grid.png (holding the
-    grid folder's lock; each cell's run holds its own folder's)."""
+    grid folder's lock; each cell's run holds its own folder's). `given`: the options the user set, checked
+    against each --pretrained encoder."""
     from ecgcl.files import make_folders, write_json, writing
-    from ecgcl.protocol.runner import Reporter, prepare, run_protocol
+    from ecgcl.manager import get_registry
+    from ecgcl.protocol.runner import Reporter, run_protocol
     from ecgcl.protocol.watching import build_trackers
 
-    reporter = reporter or Reporter()
+    reporter, registry = reporter or Reporter(), registry or get_registry()
     out = Path(config.out)
-    cells = grid_cells(config)
-    for cell in cells:  # every name and option checked before hours of training
-        checked = prepare(cell.config, registry=registry, reporter=reporter, pretraining=cell.config.needs_pretraining)
-        if cell.config.needs_pretraining:
-            checked.watch(labelled=True)  # monitors that suit the cell's objective, --pretrain-select
-    build_trackers(config, checked.registry)
+    cells = [_checked_cell(cell, registry, reporter, given or {}) for cell in grid_cells(config)]
+    build_trackers(config, registry)  # a tracker that cannot start is refused before any cell runs
     if not overwrite:
         check_grid_folder(out, config)
     make_folders(out, "results folder")
@@ -123,15 +151,35 @@ def run_grid(config: RunConfig, *, registry=None, reporter=None, overwrite: bool
         config.save(out)
     results = []
     for number, cell in enumerate(cells, start=1):
-        reporter.message(f"cell {number}/{len(cells)}: --objective {cell.objective} --aug {cell.aug or DEFAULT_AUG} "
-                         f"--encoder {cell.encoder} -> {cell.config.out}")
+        recipe = (f"--pretrained {cell.pretrained}" if cell.pretrained else
+                  f"--objective {cell.objective} --aug {cell.aug or DEFAULT_AUG} --encoder {cell.encoder}")
+        reporter.message(f"cell {number}/{len(cells)}: {recipe} -> {cell.config.out}")
         results.append((cell, run_protocol(cell.config, registry=registry, reporter=reporter, overwrite=overwrite,
-                                           on_epoch_end=on_epoch_end)))
+                                           on_epoch_end=on_epoch_end, given=given)))
     rows = grid_rows(results)
     write_json(out / "grid.json", rows, what="grid table")
     _write_csv(out / "grid.csv", rows)
-    plot_grid(out / "grid.png", rows, list(dict.fromkeys(c.setting for c in cells)), grid_values(config.encoder))
+    plot_grid(out / "grid.png", rows, list(dict.fromkeys(c.setting for c in cells)),
+              list(dict.fromkeys(c.encoder for c in cells)))
     return GridResult(results, rows, out)
+
+
+def _checked_cell(cell: Cell, registry, reporter, given: dict[str, Any]) -> Cell:
+    """Check a cell's names and options before hours of training (a --pretrained cell: its checkpoint, the
+    options the user set against it, and the leakage of every repeat); returns it with a pretrained encoder's
+    objective and encoder filled in."""
+    from ecgcl.protocol.runner import Reporter, adopt_transfer, load_transfer, prepare
+
+    if cell.pretrained is not None:  # checked silently: its notes come again when the cell runs
+        config, transfer = load_transfer(cell.config, given, registry)
+        adopt_transfer(prepare(config, registry=registry, reporter=Reporter(), pretraining=False), transfer)
+        cell = dataclasses.replace(cell, objective=transfer.meta.get("objective") or "unknown",
+                                   aug=transfer.meta.get("aug"), encoder=config.encoder)
+    else:
+        checked = prepare(cell.config, registry=registry, reporter=reporter, pretraining=cell.config.needs_pretraining)
+        if cell.config.needs_pretraining:
+            checked.watch(labelled=True)  # monitors that suit the cell's objective, --pretrain-select
+    return cell
 
 
 def grid_rows(results: list[tuple[Cell, Any]]) -> list[dict[str, Any]]:
@@ -187,8 +235,9 @@ def plot_grid(path: Path, rows: list[dict[str, Any]], settings: list[str], encod
 
     largest = max(r["label_fraction"] for r in rows)
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    fig, axes = plt.subplots(1, len(methods), figsize=(1.6 + 2.2 * len(encoders) * len(methods), 1.4 + 0.8 * len(settings)),
-                             squeeze=False)
+    labels = [s if len(s) <= 40 else "…" + s[-39:] for s in settings]  # row labels, drawn on the first panel only
+    width = 1.0 + 0.07 * max(map(len, labels)) + 2.2 * len(encoders) * len(methods)
+    fig, axes = plt.subplots(1, len(methods), figsize=(width, 1.4 + 0.8 * len(settings)), squeeze=False)
     for ax, method in zip(axes[0], methods):
         grid = np.full((len(settings), len(encoders)), np.nan)
         for r in rows:
@@ -204,7 +253,7 @@ def plot_grid(path: Path, rows: list[dict[str, Any]], settings: list[str], encod
         image = ax.imshow(grid, cmap="viridis", vmin=np.nanmin(grid) if np.isfinite(grid).any() else 0,
                           vmax=np.nanmax(grid) if np.isfinite(grid).any() else 1, alpha=0.75, aspect="auto")
         ax.set_xticks(range(len(encoders)), encoders, rotation=20, fontsize=8)
-        ax.set_yticks(range(len(settings)), settings, fontsize=8)
+        ax.set_yticks(range(len(settings)), labels if ax is axes[0][0] else [""] * len(labels), fontsize=8)
         ax.set_title(f"{short_label(method)}: test {GRID_METRIC.upper()}", fontsize=9)
         fig.colorbar(image, ax=ax, fraction=0.046)
     fig.suptitle(f"Grid, label fraction {largest:g}: mean [95% CI] over repeats (framed: best cell)", fontsize=10)
