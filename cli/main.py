@@ -106,3 +106,11 @@ for _command in _TUNE_COMMANDS:
 from ecgcl.cli.show import show as _show  # noqa: E402
 
 cli.add_command(_show)
+
+from ecgcl.cli.explain import explain as _explain  # noqa: E402
+
+cli.add_command(_explain)
+
+from ecgcl.cli.report import report as _report  # noqa: E402
+
+cli.add_command(_report)

@@ -127,7 +127,7 @@ def run_command(ctx, resume: bool, overwrite: bool, config_file: str | None, **p
                                     "files": [str(result.out / f"robustness.{e}") for e in ("csv", "json", "png")]})
     console.print(f"Results in {result.out}/ (config.json, metrics.json/csv, summary.json/csv, history.jsonl, "
                   "training_curves.png, loss_curves.png, label_efficiency.png (a forest plot with one label fraction), "
-                  "checkpoints under repeats/)", markup=False)
+                  "report.html (all of it on one page), checkpoints under repeats/)", markup=False)
 
 
 @click.command("pretrain", cls=ConfigCommand)
@@ -283,7 +283,7 @@ def _print_robustness(console, report: dict[str, Any]) -> None:
 
 @click.command("embed")
 @click.argument("checkpoint", type=click.Path())
-@click.option("--data", required=True, help="Store folder whose records are embedded.")
+@click.option("--data", required=True, help="Store folder whose records are embedded (`sample`: the embedded one).")
 @click.option("--out", "out_file", required=True, type=click.Path(),
               help="FILE.npy (embeddings; record ids in FILE.ids.csv) or FILE.parquet (ids, metadata, emb_0 ...).")
 @click.option("--split-file", type=click.Path(dir_okay=False),
@@ -292,22 +292,49 @@ def _print_robustness(console, report: dict[str, Any]) -> None:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 or mps.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--plot", type=click.Path(dir_okay=False),
+              help="Also draw a 2-D map of the embeddings (UMAP where umap-learn is installed, else t-SNE) to "
+                   "PATH (.png, .pdf or .svg).")
+@click.option("--color-by", metavar="COLUMN",
+              help="Metadata column that colours the --plot map (default: the labels; e.g. sex, site, age).")
+@click.option("--map-method", type=click.Choice(["auto", "umap", "tsne"]), default="auto", show_default=True,
+              help="How --plot reduces the embeddings to 2-D (auto = umap when umap-learn is installed, else tsne).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the --plot map (same seed, same map).")
 def embed_command(checkpoint: str, data: str, out_file: str, split_file: str | None, part: str, device: str,
-                  batch_size: int, overwrite: bool) -> None:
+                  batch_size: int, overwrite: bool, plot: str | None, color_by: str | None, map_method: str,
+                  seed: int) -> None:
     """Embeddings of every record of a store (or of a split part) from the encoder in CHECKPOINT.
 
     CHECKPOINT: pretrain.pt / pretrain.last.pt, or a fine-tuned *.best.pt (its encoder). The store must have the
-    leads, length and sampling rate the checkpoint was trained on.
+    leads, length and sampling rate the checkpoint was trained on. --plot also draws them as a 2-D map.
     """
-    from ecgcl.engine.embeddings import embed_checkpoint
+    from ecgcl.errors import EcgclError
     from ecgcl.protocol.splits import read_split_file
 
+    if plot is None and (color_by is not None or map_method != "auto"):
+        raise EcgclError(f"{'--color-by' if color_by is not None else '--map-method'} colours or shapes the map: "
+                         "add --plot PATH")
+    if data == "sample" and not Path(data).exists():
+        from ecgcl.data.sample import sample_store_path
+
+        data = str(sample_store_path())
     record_ids = read_split_file(split_file, part) if split_file else None
-    result = embed_checkpoint(checkpoint, data, out_file, record_ids=record_ids, device=device, batch_size=batch_size,
-                              overwrite=overwrite, record_source=f"--split-file {split_file} (part {part})")
+    options = dict(record_ids=record_ids, device=device, batch_size=batch_size, overwrite=overwrite,
+                   record_source=f"--split-file {split_file} (part {part})")
+    if plot is None:
+        from ecgcl.engine.embeddings import embed_checkpoint
+
+        result, drawn = embed_checkpoint(checkpoint, data, out_file, **options), None
+    else:
+        from ecgcl.protocol.embedding_map import embed_and_map
+
+        result, drawn = embed_and_map(checkpoint, data, out_file, plot=plot, color_by=color_by, method=map_method,
+                                      seed=seed, **options)
     where = f"{result['out']} + {result['ids']}" if result["ids"] else result["out"]
     _console().print(f"{result['records']} embeddings of size {result['embed_dim']} -> {where}", markup=False,
                      highlight=False)
+    if drawn is not None:
+        _console().print(f"map ({drawn.caption}) -> {drawn.path}", markup=False, highlight=False)
 
 
 COMMANDS = (pretrain_command, finetune_command, evaluate_command, run_command, embed_command)

@@ -3,7 +3,7 @@
 The import package is light on purpose: torch is imported by the modules that need it, so
 `ecgcl --help` stays fast. Plugins implement the hooks in `ecgcl.hookspecs` with `@ecgcl.hookimpl`.
 The Python API (`ecgcl.load_encoder`, `open_store`, `targets`, `ingest`, `pretrain`, `run`, `tune`, `list_components`,
-`show`) lives in `ecgcl.api` and is loaded the first time one of its names is used.
+`show`, `preview`) lives in `ecgcl.api` and is loaded the first time one of its names is used.
 """
 
 from importlib import import_module
@@ -13,7 +13,7 @@ from ecgcl.hookspecs import hookimpl
 from ecgcl.version import __version__
 
 API = ("load_encoder", "open_store", "targets", "ingest", "pretrain", "run", "tune", "list_components", "run_config",
-       "show")
+       "show", "preview", "explain")
 
 
 def __getattr__(name: str):

@@ -155,6 +155,30 @@ def show(store: ECGStore | str | os.PathLike, records: str | list[str] | None = 
                  dpi=dpi)
 
 
+def preview(store: ECGStore | str | os.PathLike, record: str, *, aug: str | None = None,
+            objective: str | None = None, seed: int = 0, epoch: int = 1, checkpoint: str | None = None,
+            out: str | os.PathLike = "preview.png", dpi: int = 150):
+    """`ecgcl show --aug`: draw one record and what `objective` trains on with `aug`, as the first batch of
+    epoch `epoch` of a pretraining run with `seed` draws it (with a masked objective's `checkpoint`, its
+    reconstruction of the hidden patches). Returns the `ecgcl.protocol.preview.Preview` (file, tensors drawn)."""
+    from ecgcl.protocol.preview import preview as _preview
+
+    return _preview(store, record, aug=aug, objective=objective, seed=seed, epoch=epoch, checkpoint=checkpoint,
+                    out=out, dpi=dpi)
+
+
+def explain(checkpoint: str | os.PathLike, data: str | os.PathLike, *, records: str | list[str],
+            out: str | os.PathLike = "explain", class_name: str | None = None, window_s: float = 0.5,
+            steps: int = 32, seed: int = 0, reporter: Reporter | None = None):
+    """`ecgcl explain`: attributions of a fine-tuned classifier (Integrated Gradients with two baselines,
+    occlusion) for `records` of store `data`, with their sanity checks, written to `out`; needs
+    `ecgcl[explain]`. Returns the `ecgcl.protocol.explain.Explanation`s."""
+    from ecgcl.protocol.explain import explain as _explain
+
+    return _explain(checkpoint, data, records=records, out=out, class_name=class_name, window_s=window_s,
+                    steps=steps, seed=seed, reporter=reporter)
+
+
 def list_components(kind: str | None = None) -> list[dict[str, Any]]:
     """Every registered component (of one `kind`), as `ecgcl list-plugins --json` lists them."""
     from ecgcl.manager import get_registry
@@ -165,5 +189,5 @@ def list_components(kind: str | None = None) -> list[dict[str, Any]]:
     return [component.as_dict() for component in get_registry().components(kind)]
 
 
-__all__ = ["PretrainResult", "PretrainedEncoder", "RunResult", "ingest", "list_components",
-           "load_encoder", "open_store", "pretrain", "run", "run_config", "show", "targets"]
+__all__ = ["PretrainResult", "PretrainedEncoder", "RunResult", "explain", "ingest", "list_components",
+           "load_encoder", "open_store", "preview", "pretrain", "run", "run_config", "show", "targets"]

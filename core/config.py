@@ -335,10 +335,13 @@ def _coerce(name: str, value: Any, annotation: str) -> Any:
     return value
 
 
+LAST = "last"  # --pretrain-select that keeps the last epoch (and how a chosen epoch is described then)
+
+
 def parse_select(text: str) -> str | None:
     """`--pretrain-select`: `last` -> None; `best:NAME` -> NAME (the monitor whose figure decides)."""
     text = str(text).strip()
-    if text == "last":
+    if text == LAST:
         return None
     kind, _, name = text.partition(":")
     if kind != "best" or not name.strip():

@@ -134,6 +134,13 @@ class Objective(nn.Module):
     def after_step(self, step: int, total_steps: int) -> None:
         """Called after every optimizer step with the global step (0-based) and the run's total steps."""
 
+    def draws(self, encoder, batch: Tensor, generator: torch.Generator) -> dict[str, Any]:
+        """Optional: what one batch trains on, drawn from `generator` exactly as `forward` draws it (the built-in
+        objectives' `forward` calls it, so `ecgcl show --aug` previews what training saw): `views` (the two
+        augmented views), or `input` (the perturbed batch) with, for token objectives, `mask` ((B, N) True where
+        a token is hidden) and `keep` ((B, K) visible token indices)."""
+        raise NotImplementedError(f"objective {type(self).__name__} does not say what it draws")
+
 
 @dataclass(frozen=True)
 class TaskTargets:

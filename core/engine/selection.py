@@ -8,9 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ecgcl.config import parse_select
-
-LAST = "last"
+from ecgcl.config import LAST
 
 
 @dataclass(frozen=True)
@@ -52,4 +50,4 @@ def last_epoch(history: list[dict[str, Any]]) -> dict[str, Any]:
     return {"epoch": history[-1]["epoch"] if history else 0, "by": LAST, "value": None}
 
 
-__all__ = ["LAST", "Selection", "last_epoch", "parse_select"]
+__all__ = ["Selection", "last_epoch"]

@@ -9,12 +9,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
+from ecgcl.config import LAST
+
 CURVES_FILE = "training_curves.png"
 # not figures of what a unit learns: bookkeeping, timing, and max_std (only the collapse check reads it)
 NOT_PLOTTED = {"epoch", "epochs", "unit", "stage", "seconds", "lr", "monitor_seconds", "ecgs_per_s", "max_std"}
 RESULT_FILES = ("config.json", "summary.json", "summary.csv", "metrics.json", "metrics.csv", "history.jsonl",
                 "loss_curves.png", "label_efficiency.png", CURVES_FILE, "robustness.csv", "robustness.json",
-                "robustness.png")
+                "robustness.png", "report.html")
 
 
 def _figures(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -56,7 +58,7 @@ def plot_training_curves(path: Path, records: Sequence[dict[str, Any]], chosen: 
             ax.plot([p[0] for p in points], [p[1] for p in points], marker=".", color=f"C{index % 10}",
                     label=unit, alpha=0.8)
             mark = chosen.get(unit)
-            if stage == "pretrain" and mark and mark.get("epoch") in dict(points) and mark.get("by") != "last":
+            if stage == "pretrain" and mark and mark.get("epoch") in dict(points) and mark.get("by") != LAST:
                 ax.plot([mark["epoch"]], [dict(points)[mark["epoch"]]], marker="*", markersize=13,
                         color=f"C{index % 10}", markeredgecolor="black")
         ax.set(title=f"{stage}: {key}", xlabel="epoch")
@@ -64,7 +66,7 @@ def plot_training_curves(path: Path, records: Sequence[dict[str, Any]], chosen: 
             ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
-    marked = sorted({m["by"] for m in chosen.values() if m.get("by") and m["by"] != "last"})
+    marked = sorted({m["by"] for m in chosen.values() if m.get("by") and m["by"] != LAST})
     if marked:
         fig.suptitle(f"* the pretraining epoch kept ({', '.join(marked)})", fontsize=9)
     return finish_figure(path, fig, dpi=100)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from ecgcl.config import LAST
 from ecgcl.files import finish_figure, write_csv, write_json
 from ecgcl.methods import COMPARISONS, METHOD_TABLE, short_label
 from ecgcl.metrics import BOUNDED_METRICS, METRIC_NAMES, mean_ci, shown_interval
@@ -132,7 +133,7 @@ def pretraining_caption(chosen: dict[str, dict[str, Any]], collapses: Sequence[s
     """Which pretraining epoch each unit kept (with --pretrain-select best:MONITOR) and where the monitors saw the
     representation collapse, for the table caption; empty when there is nothing to say."""
     lines = []
-    kept = {unit: c for unit, c in chosen.items() if c.get("by") and c["by"] != "last"}
+    kept = {unit: c for unit, c in chosen.items() if c.get("by") and c["by"] != LAST}
     if kept:
         shown = "; ".join(f"{unit}: epoch {c['epoch']}" + (f" ({c['value']:.3f})" if c.get("value") is not None else "")
                           for unit, c in kept.items())

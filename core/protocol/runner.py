@@ -631,6 +631,7 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
 
     from ecgcl.engine.guards import check_pretraining_batch_size
     from ecgcl.protocol.curves import CURVES_FILE, plot_training_curves, run_artifacts
+    from ecgcl.protocol.report import report_or_warn
     from ecgcl.protocol.watching import HISTORY_FILE, build_trackers, read_history, run_listeners
 
     config.check_methods()
@@ -743,6 +744,7 @@ def run_protocol(config: RunConfig, *, registry=None, reporter: Reporter | None 
         result.robustness = summarise_robustness(robustness_rows)
         result.robustness_skipped = skipped
         write_robustness(out, robustness_rows, result.robustness, skipped=skipped, seed=config.seed)
+    report_or_warn(out, exp.reporter)  # OUT/report.html; a failure is a warning, never a lost run
     exp.reporter.run_finished(run_artifacts(out))
     return result
 

@@ -137,6 +137,7 @@ def run_grid(config: RunConfig, *, registry=None, reporter=None, overwrite: bool
     against each --pretrained encoder."""
     from ecgcl.files import make_folders, write_json, writing
     from ecgcl.manager import get_registry
+    from ecgcl.protocol.report import report_or_warn
     from ecgcl.protocol.runner import Reporter, run_protocol
     from ecgcl.protocol.watching import build_trackers
 
@@ -161,6 +162,7 @@ def run_grid(config: RunConfig, *, registry=None, reporter=None, overwrite: bool
     _write_csv(out / "grid.csv", rows)
     plot_grid(out / "grid.png", rows, list(dict.fromkeys(c.setting for c in cells)),
               list(dict.fromkeys(c.encoder for c in cells)))
+    report_or_warn(out, reporter)  # the grid's page: grid table, grid.png and a link to each cell's report
     return GridResult(results, rows, out)
 
 

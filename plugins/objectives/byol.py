@@ -51,8 +51,12 @@ class BYOL(Objective):
         self.target_projection = copy.deepcopy(self.projection).requires_grad_(False)
         self._online = (encoder,)  # the encoder being pretrained, by reference: not part of this module's state
 
+    def draws(self, encoder, batch: Tensor, generator: torch.Generator) -> dict:
+        """The two views of `batch` (`--aug`'s `views`), drawn from `generator`."""
+        return {"views": self.augmentation.views(batch, generator)}
+
     def forward(self, encoder, batch: Tensor, patient_ids: Tensor, generator: torch.Generator) -> Tensor:
-        view1, view2 = self.augmentation.views(batch, generator)
+        view1, view2 = self.draws(encoder, batch, generator)["views"]
         q1, q2 = (self.predictor(self.projection(encoder.embed(v))) for v in (view1, view2))
         with torch.no_grad():
             z1, z2 = (self.target_projection(embed(self.target_encoder, v, window=encoder.window,

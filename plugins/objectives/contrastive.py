@@ -27,8 +27,12 @@ class Contrastive(Objective):
         self.projection = ProjectionHead(embed_dim, embed_dim, projection_dim)
         self.augmentation, self.loss = augmentation, loss
 
+    def draws(self, encoder, batch: Tensor, generator: torch.Generator) -> dict:
+        """The two views of `batch` (`--aug`'s `views`), drawn from `generator`."""
+        return {"views": self.augmentation.views(batch, generator)}
+
     def forward(self, encoder, batch: Tensor, patient_ids: Tensor, generator: torch.Generator) -> Tensor:
-        view1, view2 = self.augmentation.views(batch, generator)
+        view1, view2 = self.draws(encoder, batch, generator)["views"]
         z1, z2 = self.projection(encoder.embed(view1)), self.projection(encoder.embed(view2))
         with torch.autocast(device_type=z1.device.type, enabled=False):
             return self.loss(z1.float(), z2.float(), patient_ids=patient_ids)

@@ -51,10 +51,13 @@ class CPC(Objective):
             raise EcgclError(f"objective 'cpc': steps_ahead ({self.steps_ahead}) must be below the encoder's {steps} "
                              f"steps for {length} samples; lower steps_ahead or use a shallower encoder")
 
+    def draws(self, encoder, batch: Tensor, generator: torch.Generator) -> dict:
+        """The batch the encoder sees: `--aug`'s perturbation of it, drawn from `generator` (itself without one)."""
+        return {"input": batch if self.augmentation is None else self.augmentation(batch, generator)}
+
     def forward(self, encoder: nn.Module, batch: Tensor, patient_ids: Tensor, generator: torch.Generator) -> Tensor:
         """The mean InfoNCE of the batch over records, steps t and offsets k (float32, outside autocast)."""
-        if self.augmentation is not None:
-            batch = self.augmentation(batch, generator)
+        batch = self.draws(encoder, batch, generator)["input"]
         z = encoder.sequence(batch)  # (B, S, D)
         self.check_steps(z.shape[1], batch.shape[-1])
         with torch.autocast(device_type=z.device.type, enabled=False):

@@ -84,19 +84,26 @@ class JEPA(Objective):
         self.target.eval()  # deterministic targets: no dropout in the EMA encoder
         return self
 
-    def forward(self, encoder, batch: Tensor, patient_ids: Tensor, generator: torch.Generator) -> Tensor:
-        self._online = (getattr(encoder, "module", encoder),)
+    def draws(self, encoder, batch: Tensor, generator: torch.Generator) -> dict:
+        """`input` (after `--aug`), its `tokens`, the hidden blocks `mask` (B, N) drawn from `generator`, and
+        `order` (visible tokens first, each group in token order) whose first part is `keep`."""
         if self.augmentation is not None:
             batch = self.augmentation(batch, generator)
         tokens = encoder.tokens(batch)
-        b, n, d = tokens.shape
-        if n != self.token_step.shape[0]:
-            raise EcgclError(f"objective 'jepa': the encoder gives {n} tokens for a batch of shape "
+        if tokens.shape[1] != self.token_step.shape[0]:
+            raise EcgclError(f"objective 'jepa': the encoder gives {tokens.shape[1]} tokens for a batch of shape "
                              f"{tuple(batch.shape)}, not the {self.token_step.shape[0]} it was built for")
-        mask = block_mask(b, self.steps, self.lengths, generator)[:, self.token_step]  # (B, N) True: hidden
-        order = mask.to(torch.uint8).argsort(dim=1, stable=True)  # visible tokens first, each group in token order
-        visible = n - int(mask[0].sum())
-        keep, hidden = order[:, :visible], order[:, visible:].unsqueeze(-1).expand(-1, -1, d)
+        mask = block_mask(tokens.shape[0], self.steps, self.lengths, generator)[:, self.token_step]  # True: hidden
+        order = mask.to(torch.uint8).argsort(dim=1, stable=True)
+        keep = order[:, : tokens.shape[1] - int(mask[0].sum())]
+        return {"input": batch, "tokens": tokens, "keep": keep, "mask": mask, "order": order}
+
+    def forward(self, encoder, batch: Tensor, patient_ids: Tensor, generator: torch.Generator) -> Tensor:
+        self._online = (getattr(encoder, "module", encoder),)
+        drawn = self.draws(encoder, batch, generator)
+        batch, tokens, keep, order = drawn["input"], drawn["tokens"], drawn["keep"], drawn["order"]
+        b, n, d = tokens.shape
+        hidden = order[:, keep.shape[1]:].unsqueeze(-1).expand(-1, -1, d)
         predictions = self.predictor(encoder.encode_tokens(tokens, keep), keep).gather(1, hidden)
         with torch.no_grad():
             everything = torch.arange(n, device=tokens.device).expand(b, n)

@@ -113,17 +113,25 @@ class MaskedModelling(Objective):
         lead, step, patch = token_layout(encoder, "masked")
         self.decoder = TokenDecoder(encoder.token_dim, decoder_dim, decoder_depth, decoder_heads, patch, lead, step)
 
-    def forward(self, encoder, batch: Tensor, patient_ids: Tensor, generator: torch.Generator) -> Tensor:
+    def draws(self, encoder, batch: Tensor, generator: torch.Generator) -> dict:
+        """`input` (the batch after `--aug`), its `tokens`, and the random `keep` / `mask` drawn from `generator`."""
         if self.augmentation is not None:
             batch = self.augmentation(batch, generator)
-        tokens, patches = encoder.tokens(batch), encoder.patches(batch)
+        tokens = encoder.tokens(batch)
         if tokens.shape[1] != self.decoder.lead.shape[0]:
             raise EcgclError(f"objective 'masked': the encoder gives {tokens.shape[1]} tokens for a batch of shape "
                              f"{tuple(batch.shape)}, not the {self.decoder.lead.shape[0]} it was built for")
         keep, mask = random_mask(tokens.shape[0], tokens.shape[1], self.mask_ratio, generator)
-        predictions = self.decoder(encoder.encode_tokens(tokens, keep), keep)
-        with torch.autocast(device_type=batch.device.type, enabled=False):
-            return masked_patch_loss(predictions.float(), patches.float(), mask, self.norm_target)
+        return {"input": batch, "tokens": tokens, "keep": keep, "mask": mask}
 
+    def reconstruct(self, encoder, drawn: dict) -> Tensor:
+        """The decoder's (B, N, patch_samples) prediction of every patch from the visible tokens of `drawn`."""
+        return self.decoder(encoder.encode_tokens(drawn["tokens"], drawn["keep"]), drawn["keep"])
+
+    def forward(self, encoder, batch: Tensor, patient_ids: Tensor, generator: torch.Generator) -> Tensor:
+        drawn = self.draws(encoder, batch, generator)
+        patches, predictions = encoder.patches(drawn["input"]), self.reconstruct(encoder, drawn)
+        with torch.autocast(device_type=batch.device.type, enabled=False):
+            return masked_patch_loss(predictions.float(), patches.float(), drawn["mask"], self.norm_target)
 
 __all__ = ["MaskedModelling", "TokenDecoder", "check_ratio", "masked_patch_loss", "random_mask", "token_layout"]

@@ -74,8 +74,12 @@ class VICReg(Objective):
         self.weights = (float(sim_weight), float(var_weight), float(cov_weight))
         self.expander = expander(embed_dim, dim, batch_norm)
 
+    def draws(self, encoder, batch: Tensor, generator: torch.Generator) -> dict:
+        """The two views of `batch` (`--aug`'s `views`), drawn from `generator`."""
+        return {"views": self.augmentation.views(batch, generator)}
+
     def forward(self, encoder, batch: Tensor, patient_ids: Tensor, generator: torch.Generator) -> Tensor:
-        view1, view2 = self.augmentation.views(batch, generator)
+        view1, view2 = self.draws(encoder, batch, generator)["views"]
         terms = vicreg_terms(self.expander(encoder.embed(view1)), self.expander(encoder.embed(view2)))
         return sum(w * t for w, t in zip(self.weights, terms))
 
