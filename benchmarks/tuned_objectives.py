@@ -108,26 +108,30 @@ def _tuned_values(summary: dict) -> dict:
 
 
 def evaluate(args, store: Path, out: Path, summaries: dict) -> dict:
-    """Every arm in both settings; the best two on validation also fine-tuned. Returns arm -> setting -> scores."""
+    """Every arm in both settings; the best two on validation also fine-tuned. Returns arm -> setting -> scores.
+    Arms run in order of what the target needs first (the cnn baselines, the best two, the untuned defaults),
+    each in both settings, so an interrupted run has whole comparisons."""
     ranked = sorted(summaries, key=lambda n: summaries[n]["best_value"], reverse=True)
     finetuned = ranked[:2]
+    plan = []  # (arm, folder, values, methods)
+    for encoder in sorted({encoder_of(n) for n in ranked}, key=lambda e: e != encoder_of(ranked[0])):
+        values = _base(args, store, next(n for n in ranked if encoder_of(n) == encoder))
+        methods = [RANDOM_LP] + ([SUPERVISED] if any(encoder_of(n) == encoder for n in finetuned) else [])
+        plan.append((f"baselines:{encoder}", f"baselines-{encoder}",
+                     {**values, "objective": "contrastive", "aug": None, "pretrain_epochs": 0}, methods))
+    for name in finetuned:
+        plan.append((f"tuned:{name}", f"tuned-{name}", _tuned_values(summaries[name]), [LP, FT]))
+    for name in dict.fromkeys([ranked[0], "contrastive"]):
+        if name in summaries:
+            plan.append((f"default:{name}", f"default-{name}", _base(args, store, name), [LP]))
+    for name in ranked[2:]:
+        plan.append((f"tuned:{name}", f"tuned-{name}", _tuned_values(summaries[name]), [LP]))
     arms: dict[str, dict] = {}
-    for setting in args.settings:
-        encoders = {_base(args, store, n)["encoder"]: _base(args, store, n) for n in ranked}
-        for encoder, values in encoders.items():
-            methods = [RANDOM_LP] + ([SUPERVISED] if any(_base(args, store, n)["encoder"] == encoder
-                                                         for n in finetuned) else [])
-            arms.setdefault(f"baselines:{encoder}", {})[setting] = _protocol(
-                args, out / "eval" / setting / f"baselines-{encoder}", setting,
-                {**values, "objective": "contrastive", "pretrain_epochs": 0}, methods)
-        for name in ranked:
-            methods = [LP, FT] if name in finetuned else [LP]
-            arms.setdefault(f"tuned:{name}", {})[setting] = _protocol(
-                args, out / "eval" / setting / f"tuned-{name}", setting, _tuned_values(summaries[name]), methods)
-        for name in dict.fromkeys([ranked[0], "contrastive"]):
-            if name in summaries:
-                arms.setdefault(f"default:{name}", {})[setting] = _protocol(
-                    args, out / "eval" / setting / f"default-{name}", setting, _base(args, store, name), [LP])
+    for arm, folder, values, methods in plan:
+        for setting in args.settings:
+            arms.setdefault(arm, {})[setting] = _protocol(args, out / "eval" / setting / folder, setting, values,
+                                                          methods)
+        print(f"done {arm}", flush=True)
     return {"arms": arms, "ranked": ranked, "finetuned": finetuned}
 
 
