@@ -24,7 +24,8 @@ from ecgcl.manager import get_registry
 from ecgcl.plugins.encoders.patch_transformer import PatchTransformerEncoder
 from ecgcl.plugins.objectives.ema import ema_momentum
 from ecgcl.plugins.objectives.jepa import JEPA, block_mask
-from ecgcl.plugins.objectives.masked import MaskedModelling, masked_patch_loss, random_mask
+from ecgcl.plugins.objectives.masked import MaskedModelling, masked_patch_loss
+from ecgcl.plugins.objectives.tokens import random_mask
 
 TINY = {"width": 16, "depth": 1, "heads": 2, "dropout": 0.0}
 SMALL_HEADS = {"masked": {"decoder_dim": 16, "decoder_heads": 2}, "jepa": {"predictor_dim": 16, "predictor_heads": 2}}

@@ -16,7 +16,7 @@ from PIL import Image
 
 from ecgcl.cli.main import cli
 from ecgcl.data.store import open_store
-from ecgcl.plugins.objectives.masked import round_half_up
+from ecgcl.plugins.objectives.tokens import round_half_up
 from ecgcl.protocol.preview import draw_batch, preview, preview_experiment
 from ecgcl.protocol.runner import run_pretraining
 

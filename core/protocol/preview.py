@@ -129,7 +129,7 @@ def preview(store, record_id: str, *, aug: str | None = None, objective: str | N
     signals, drawn, step = draw_batch(exp, np.array([row]), seed=seed, epoch=epoch, state=state)
     patches, reconstruction = [], None
     if "mask" in drawn:
-        from ecgcl.plugins.objectives.masked import token_layout
+        from ecgcl.plugins.objectives.tokens import token_layout
 
         lead, time_patch, size = token_layout(step.encoder.module, exp.config.objective)
         patches = [(int(l), int(t) * size, (int(t) + 1) * size) for l, t in zip(lead.tolist(), time_patch.tolist())]

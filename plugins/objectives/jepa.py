@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from ecgcl.errors import EcgclError, require_positive_ints
 from ecgcl.interfaces import Objective
 from ecgcl.plugins.objectives.ema import check_momentum, ema_momentum, ema_update
-from ecgcl.plugins.objectives.masked import TokenDecoder, check_ratio, round_half_up, token_layout
+from ecgcl.plugins.objectives.tokens import TokenDecoder, check_ratio, round_half_up, token_layout
 
 DISTANCES = {"smooth_l1": F.smooth_l1_loss, "mse": F.mse_loss}
 
