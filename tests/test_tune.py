@@ -326,3 +326,23 @@ def test_an_unreachable_postgresql_storage_is_one_line_from_the_cli_and_writes_n
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and f"--storage {url}: cannot open the study" in lines[0], result.output
     assert not out.exists()
+
+
+def test_a_time_budget_stops_starting_trials(tiny_store, tmp_path):
+    """--timeout: Optuna starts no trial once the budget is spent (the running one finishes)."""
+    result = ecgcl.tune({"lr": {"low": 1e-4, "high": 1e-2, "log": True}}, trials=50, timeout=0.01, pruner="none",
+                        out=str(tmp_path / "tune"), data=str(tiny_store), **SMALL)
+    assert len(result.trials) == 1 and result.trials[0]["state"] == "COMPLETE"
+
+
+def test_hyperband_pruning_and_the_probe_score(tiny_store, tmp_path):
+    """--pruner hyperband and --score probe: each trial reports the converged probe's validation AUROC per epoch."""
+    out = tmp_path / "tune"
+    result = ecgcl.tune({"lr": {"choices": [1e-3, 3e-3]}}, trials=2, pruner="hyperband", score="probe", out=str(out),
+                        data=str(tiny_store), **{**SMALL, "pretrain_epochs": 2})
+    study = optuna.load_study(study_name="ecgcl", storage=f"sqlite:///{(out / 'study.db').resolve()}")
+    assert len(study.trials) == 2
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert finished and all(0.0 <= t.value <= 1.0 for t in finished)
+    assert all(set(t.intermediate_values) <= {1, 2} and t.intermediate_values for t in study.trials)
+    assert result.best_value == max(t.value for t in finished)
