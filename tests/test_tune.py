@@ -346,3 +346,45 @@ def test_hyperband_pruning_and_the_probe_score(tiny_store, tmp_path):
     assert finished and all(0.0 <= t.value <= 1.0 for t in finished)
     assert all(set(t.intermediate_values) <= {1, 2} and t.intermediate_values for t in study.trials)
     assert result.best_value == max(t.value for t in finished)
+
+
+def test_a_killed_worker_s_trial_is_failed_and_run_again_by_the_next_worker(tiny_store, tmp_path, monkeypatch):
+    """SIGKILL mid-trial leaves a running trial; its heartbeat stops, so the next worker marks it failed and runs
+    its parameters again (Optuna's heartbeat and RetryFailedTrialCallback), and the study goes on."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import ecgcl.tuning.study as study_module
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    space = tmp_path / "space.toml"
+    space.write_text("[space]\nlr = {low = 1e-4, high = 1e-2, log = true}\n")
+    args = ["tune", "--config", str(space), "--trials", "1", "--storage", storage, "--study", "s", "--data",
+            str(tiny_store), "--out", str(tmp_path / "first"), "--encoder-arg", "width=4", "--encoder-arg", "depth=1",
+            "--embed-dim", "8", "--projection-dim", "8", "--batch-size", "32", "--val-fraction", "0.25",
+            "--test-fraction", "0.25", "--repeats", "1", "--pretrain-epochs", "200", "--device", "cpu",
+            "--pruner", "none"]
+    code = ("import sys, ecgcl.tuning.study as s; s.HEARTBEAT_S, s.GRACE_S = 1, 2; "
+            "from ecgcl.cli.main import cli; cli(sys.argv[1:])")
+    worker = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not (tmp_path / "first" / "trials" / "trial_0").exists():
+            time.sleep(0.5)
+        time.sleep(2)  # inside the trial, heartbeats recorded
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    running = optuna.load_study(study_name="s", storage=storage).trials
+    assert [t.state for t in running] == [optuna.trial.TrialState.RUNNING]
+    time.sleep(3)  # past the grace period
+    monkeypatch.setattr(study_module, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(study_module, "GRACE_S", 2)
+    ecgcl.tune({"lr": {"low": 1e-4, "high": 1e-2, "log": True}}, trials=1, storage=storage, study_name="s",
+               pruner="none", out=str(tmp_path / "second"), data=str(tiny_store), **{**SMALL, "pretrain_epochs": 1})
+    killed, retried = optuna.load_study(study_name="s", storage=storage).trials
+    assert killed.state == optuna.trial.TrialState.FAIL and retried.state == optuna.trial.TrialState.COMPLETE
+    assert retried.params == killed.params and retried.system_attrs.get("failed_trial") == killed.number

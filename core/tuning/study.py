@@ -23,18 +23,32 @@ from ecgcl.tuning.trial import score_trial
 PRUNERS = ("median", "hyperband", "none")
 
 
+HEARTBEAT_S, GRACE_S = 30, 120  # a database trial silent this long lost its worker (killed, machine gone)
+
+
 def open_storage(storage: str | None, out: Path):
-    """The Optuna storage of `--storage` (default SQLite in OUT/study.db; a .log/.journal path: a journal file)."""
+    """The Optuna storage of `--storage` (default SQLite in OUT/study.db; a .log/.journal path: a journal file).
+
+    Database storages record a heartbeat per running trial: a trial whose worker died (SIGKILL, a lost node) is
+    marked failed by the next worker that starts a trial, and run again once with the same parameters (Optuna's
+    `RetryFailedTrialCallback`), so an interrupted study resumes without a trial stuck as running."""
     import optuna
 
-    if storage is None:
-        return f"sqlite:///{(out / 'study.db').resolve()}"
-    if storage.endswith((".log", ".journal")) and "://" not in storage:
+    if storage is not None and storage.endswith((".log", ".journal")) and "://" not in storage:
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
         return JournalStorage(JournalFileBackend(str(Path(storage).resolve())))
-    return optuna.storages.RDBStorage(storage) if "://" in storage else storage
+    url = storage if storage is not None else f"sqlite:///{(out / 'study.db').resolve()}"
+    if "://" not in url:
+        return url  # not a URL: Optuna's own error names it
+    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna's terms since 2.8
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):  # Optuna >= 4.9 renamed the callback
+            retry = {"heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)}
+        else:
+            retry = {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=1)}
+        return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S, **retry)
 
 
 OPEN_ATTEMPTS = 6  # workers started together race to create a new study's tables; the losers retry
