@@ -168,11 +168,28 @@ def report(args, out: Path, summaries: dict, evaluation: dict) -> str:
                     ft_cells = f"{np.mean(ft):.3f} | {np.mean(sup):.3f} | {_cell(ft, sup)} |"
                 lines.append(f"| {arm} | {fraction:g} | {np.mean(lp):.3f} | {np.mean(rlp):.3f} | {_cell(lp, rlp)} | "
                              f"{ft_cells}")
+    lines += _tuning_bought(args, arms)
     text = "\n".join(lines) + "\n"
     (out / "results.md").write_text(text)
     (out / "results.json").write_text(json.dumps({"summaries": summaries, **evaluation}, indent=1))
     plot(args, out / "label_efficiency.png", evaluation)
     return text
+
+
+def _tuning_bought(args, arms: dict) -> list[str]:
+    """Tuned LP - untuned (default options, same epochs) LP of the same objective, paired over the same splits."""
+    lines = ["", "**What tuning bought** (pretrained LP, tuned − untuned defaults, same splits and epochs)", "",
+             "| objective | setting | labels | tuned LP | default LP | tuned − default |", "| --- | --- | --- | --- | --- | --- |"]
+    for arm in arms:
+        if not arm.startswith("default:") or f"tuned:{arm[8:]}" not in arms:
+            continue
+        for setting in args.settings:
+            for fraction in args.label_fractions:
+                _, default = _scores(arms[arm][setting], fraction, LP)
+                _, tuned = _scores(arms[f"tuned:{arm[8:]}"][setting], fraction, LP)
+                lines.append(f"| {arm[8:]} | {setting} | {fraction:g} | {np.mean(tuned):.3f} | {np.mean(default):.3f} | "
+                             f"{_cell(tuned, default)} |")
+    return lines
 
 
 def encoder_of(name: str) -> str:

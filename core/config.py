@@ -63,7 +63,7 @@ class RunConfig:
     loss_args: dict[str, Any] = option(factory=dict, flag="--loss-arg", help="Loss option (temperature=0.1).")
     projection_dim: int = option(64, "Projection head output size.")
     input: str = option("time", "Encoder input: time samples or FFT magnitude.", choices=INPUTS)
-    pretrain_epochs: int = option(5, "Self-supervised pretraining epochs (any --objective).")
+    pretrain_epochs: int = option(10, "Self-supervised pretraining epochs (any --objective).")
     finetune_epochs: int = option(100, "Most epochs of end-to-end fine-tuning and supervised training; both stop "
                                        "earlier by --patience and keep their best validation epoch.")
     patience: int = option(10, "Epochs without a better validation AUROC before end-to-end training stops.")

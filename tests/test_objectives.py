@@ -31,8 +31,10 @@ def _config(out, **values):
 
 
 def test_contrastive_reproduces_the_numbers_of_the_pre_objective_loop(tmp_path):
-    """Measured with the loop before objectives existed (commit 336355d), same config and seed."""
-    config = _config(tmp_path, pretrain_epochs=2, finetune_epochs=3, repeats=1,
+    """Measured with the loop before objectives existed (commit 336355d), same config and seed (and that loop's
+    views and temperature, the defaults then)."""
+    config = _config(tmp_path, pretrain_epochs=2, finetune_epochs=3, repeats=1, aug="permute+noise",
+                     loss_args={"temperature": 0.1},
                      methods=["pretrained_finetune", "pretrained_linear"])
     result = run_protocol(config)
     from ecgcl.engine.checkpoint import load_checkpoint

@@ -18,7 +18,7 @@ from ecgcl.plugins.losses.similarity import check_temperature, check_views, pair
 class NTXentLoss(Loss):
     """SimCLR's NT-Xent over both views with cosine similarity and a temperature (Chen et al., 2020)."""
 
-    def __init__(self, temperature: float = 0.1) -> None:
+    def __init__(self, temperature: float = 0.07) -> None:  # tuned on validation (docs/objectives.md)
         super().__init__()
         self.temperature = check_temperature("ntxent", temperature)
 

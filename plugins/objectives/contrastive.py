@@ -3,7 +3,9 @@ with `--loss clocs_patient` and `--aug clocs:...` the patient-aware CLOCS of Kiy
 
 The seed's objective: `--aug` draws both views from the batch's generator, each view goes through the encoder
 on its own (batch-norm statistics of one view), and the loss compares the projections in float32 outside
-autocast. The projection head is trained with the encoder and dropped after pretraining.
+autocast. The projection head is trained with the encoder and dropped after pretraining. Without `--aug` the two
+views are two segments of the same recording (`clocs`, cmsc), which tuning on validation chose over
+permute+noise (benchmarks/tuned_objectives.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ class Contrastive(Objective):
     """SimCLR-style objective around any registered contrastive `Loss`."""
 
     takes_loss = True
-    default_aug = "permute+noise"  # --aug when not given
+    default_aug = "clocs"  # --aug when not given: CLOCS segment views (cmsc), docs/objectives.md "Tuned objectives"
     two_views = True
 
     def __init__(self, embed_dim: int, augmentation, loss, projection_dim: int = 64) -> None:
