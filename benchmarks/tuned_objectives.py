@@ -207,6 +207,7 @@ def plot(args, path: Path, evaluation: dict) -> None:
     arms = evaluation["arms"]
     figure, axes = plt.subplots(1, len(args.settings), figsize=(5.5 * len(args.settings), 4.2), squeeze=False)
     for ax, setting in zip(axes[0], args.settings):
+        ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)  # more lines than tab10 has colours
         lines = [(f"random-init LP ({e})", arms[f"baselines:{e}"][setting], RANDOM_LP)
                  for e in sorted({encoder_of(n) for n in evaluation["ranked"]})]
         lines += [("supervised (cnn)", arms["baselines:cnn"][setting], SUPERVISED)] if evaluation["finetuned"] else []
