@@ -94,8 +94,7 @@ def draw_sheet(store: ECGStore | str | os.PathLike, rows: list[int], out: str | 
     store = resolve_store(store)
     names = [record_name(store, row) for row in rows]
     paths = output_paths(out, names)
-    if paths[0].parent != Path(out).parent:  # a folder of sheets
-        make_folders(paths[0].parent, "sheet folder")
+    make_folders(paths[0].parent, "sheet folder")  # `--out figs/sheet.png` makes figs/
     pdf = paths[0].suffix.lower() == ".pdf"
     sheets, figures = [], []
     for row, name, path in zip(rows, names, paths):

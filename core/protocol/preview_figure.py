@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ecgcl.files import finish_figure
+from ecgcl.files import finish_figure, make_folders
 
 COLOURS = ("tab:blue", "tab:orange")
 
@@ -52,5 +52,6 @@ def preview_figure(shown, leads: list[str], fs: float, title: str, *, dpi: int =
         handles["hidden patch"] = Patch(color="grey", alpha=0.25)
     fig.legend(handles.values(), handles.keys(), loc="upper right", fontsize=8, ncol=len(handles))
     fig.suptitle(title, x=0.01, ha="left", fontsize=9)
+    make_folders(shown.path.parent, "preview folder")
     finish_figure(shown.path, fig, what="augmentation preview", dpi=dpi)
     return shaded
