@@ -157,6 +157,11 @@ def test_random_with_a_seed_is_reproducible(tiny_store, tmp_path):
     assert first == again == store.metadata["record_id"].iloc[drawn].tolist()
 
 
+def test_a_file_in_a_folder_not_made_yet_makes_the_folder(tiny_store, tmp_path):
+    (sheet,) = show(tiny_store, records="1", out=tmp_path / "figs" / "deep" / "sheet.png")
+    assert sheet.path == tmp_path / "figs" / "deep" / "sheet.png" and sheet.path.is_file()
+
+
 @pytest.mark.parametrize("args, message", [
     (["--records", "1,nosuch"], "no record 'nosuch'"),
     (["--task", "superclasses", "--class", "MII"], "has no class 'MII' (did you mean 'MI'?)"),
