@@ -14,7 +14,8 @@ from ecgcl.cli.main import cli
 from ecgcl.data.sample import sample_store_path
 from ecgcl.errors import EcgclError
 
-TINY = {"encoder_args": {"width": 4, "depth": 1}, "embed_dim": 8, "projection_dim": 8, "device": "cpu"}
+TINY = {"encoder_args": {"width": 4, "depth": 1}, "embed_dim": 8, "projection_dim": 8, "device": "cpu",
+        "aug": "permute+noise"}  # whole-record views: the torch module then sees what `embed` sees
 
 
 @pytest.fixture(scope="module")

@@ -199,7 +199,7 @@ def test_evaluate_refuses_a_store_of_another_shape(tiny_store, tmp_path):
     assert CliRunner().invoke(cli, ["run", "--data", str(tiny_store), "--out", str(out), *TINY, "--repeats", "1",
                                     "--pretrain-epochs", "1", "--finetune-epochs", "1",
                                     "--methods", "supervised"]).exit_code == 0
-    short = _variant_store(tiny_store, tmp_path / "short", length=500)
+    short = _variant_store(tiny_store, tmp_path / "short", length=300)  # shorter than a view
     checkpoint = out / "repeats" / "repeat_1" / "labels_1" / "supervised.best.pt"
     result = CliRunner().invoke(cli, ["evaluate", str(checkpoint), "--data", str(short)])
     assert result.exit_code == 2 and "x 1000 samples at 100 Hz, but store" in result.output

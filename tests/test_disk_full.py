@@ -28,7 +28,8 @@ from ecgcl.engine.checkpoint import load_checkpoint
 
 TINY = ["--repeats", "1", "--pretrain-epochs", "2", "--finetune-epochs", "2", "--encoder-arg", "width=4",
         "--encoder-arg", "depth=1", "--embed-dim", "8", "--projection-dim", "8", "--batch-size", "16",
-        "--val-fraction", "0.25", "--test-fraction", "0.25", "--device", "cpu", "--methods", "pretrained_linear"]
+        "--val-fraction", "0.25", "--test-fraction", "0.25", "--device", "cpu", "--methods", "pretrained_linear",
+        "--aug", "permute+noise"]
 METRICS = ("accuracy", "precision", "recall", "f1", "auroc", "pr_auc", "best_epoch", "threshold")
 NO_SPACE = "No space left on device"
 

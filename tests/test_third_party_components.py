@@ -178,7 +178,7 @@ def test_runtime_values_reach_the_factories_that_name_them(tiny_store, tmp_path)
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--encoder-arg", "length=5000"], "length is set from the store (1000); remove --encoder-arg length"),
+    (["--encoder-arg", "length=5000", "--aug", "permute+noise"], "length is set from the store (1000); remove --encoder-arg length"),
     (["--encoder-arg", "in_leads=3"], "in_leads is set from the store (12 leads); remove --encoder-arg in_leads"),
     (["--encoder-arg", "embed_dim=32"], "embed_dim is set from --embed-dim (8); remove --encoder-arg embed_dim"),
     (["--encoder-arg", "device=cpu"], "device is set from --device (cpu); remove --encoder-arg device"),
@@ -193,7 +193,7 @@ def test_runtime_options_set_by_hand_are_one_line(tiny_store, tmp_path, args, me
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--encoder", "wide"], "encoder 'wide' " + NAMED + " returned (4, 9) for a batch of shape (4, 12, 1000); "
+    (["--encoder", "wide", "--aug", "permute+noise"], "encoder 'wide' " + NAMED + " returned (4, 9) for a batch of shape (4, 12, 1000); "
                                                         "expected (4, 8)"),
     (["--encoder", "nan_encoder"], "encoder 'nan_encoder' " + NAMED + " returned non-finite values"),
     (["--encoder", "broken_factory"], "encoder 'broken_factory' " + NAMED + " could not be built: RuntimeError: "

@@ -24,7 +24,8 @@ from ecgcl.engine.lead_mapping import lead_plan_for
 from ecgcl.errors import EcgclError
 
 TINY = ["--encoder-arg", "width=4", "--encoder-arg", "depth=1", "--embed-dim", "8", "--projection-dim", "8",
-        "--batch-size", "32", "--val-fraction", "0.25", "--test-fraction", "0.25", "--device", "cpu"]
+        "--batch-size", "32", "--val-fraction", "0.25", "--test-fraction", "0.25", "--device", "cpu",
+        "--aug", "permute+noise"]  # whole-record views: the encoder's window is the record
 SPLIT = ["--val-fraction", "0.25", "--test-fraction", "0.25", "--batch-size", "32", "--device", "cpu"]
 
 

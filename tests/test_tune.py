@@ -67,7 +67,7 @@ def _toml(path, space: str, **values) -> str:
 
 
 CLI_SMALL = {"embed_dim": 8, "projection_dim": 8, "batch_size": 32, "val_fraction": 0.25, "test_fraction": 0.25,
-             "repeats": 1, "device": "cpu"}
+             "repeats": 1, "device": "cpu", "aug": "permute+noise"}
 
 
 @pytest.mark.parametrize("space, trials, message", [
